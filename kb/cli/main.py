@@ -1,0 +1,53 @@
+"""The ``kb`` command group and its error handling."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from kb.cli import dataset_commands, store_commands
+from kb.cli.common import Settings
+
+
+class KBGroup(click.Group):
+    """Turns a user error (``KBError``) into one line on stderr and exit status 1."""
+
+    def invoke(self, ctx: click.Context):
+        from kb.errors import KBError  # light: no third-party imports
+
+        try:
+            return super().invoke(ctx)
+        except KBError as e:
+            raise click.ClickException(str(e)) from None
+        except PermissionError as e:
+            raise click.ClickException(f"{e.filename}: permission denied") from None
+
+
+@click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--kb", "kb_path", type=click.Path(file_okay=False, path_type=Path),
+              default=lambda: os.environ.get("KB_PATH", ".kb"), show_default="$KB_PATH or ./.kb",
+              help="Knowledge base folder.")
+@click.version_option(package_name="metakb", prog_name="metakb")
+@click.pass_context
+def cli(ctx: click.Context, kb_path: Path) -> None:
+    """metakb: a knowledge base of benchmarked model outcomes, per dataset and hardware.
+
+    \b
+    Start here:
+      kb init --bundled          create ./.kb with the bundled datasets
+      kb show                    what the KB holds
+      kb datasets add data.csv --target label
+      kb ingest results/ --format native
+    """
+    ctx.obj = Settings(kb_path=kb_path)
+
+
+for module in (store_commands, dataset_commands):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+def main() -> None:
+    cli(prog_name="kb")

@@ -1,0 +1,432 @@
+"""``KnowledgeBase``: the one interface through which every part of metakb reads and writes.
+
+A knowledge base is a folder holding ``meta/`` and one sub-folder of immutable Parquet shards
+per table (see ``kb.shards``). Queries run in an in-memory DuckDB connection over views of the
+shards; the views are rebuilt only when a table's set of shards changes. Rows are identified
+by their key (``kb.schema``): appending a row whose key is present with the same content adds
+nothing, and readers that meet two versions of a key keep the newer one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kb import meta as kb_meta
+from kb.errors import CorruptShardError, KBError, ValidationError
+from kb.schema import RECORD_TABLES, TABLES, TableSpec, table_spec
+from kb.shards import (
+    Shard, leftover_temporaries, list_shards, quarantine, read_footer, write_shard,
+)
+from kb.validation import Prepared, prepare_rows, prepare_table
+
+OnConflict = Literal["error", "keep", "replace"]
+
+_DUCKDB_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+    pa.timestamp("us", tz="UTC"): "TIMESTAMPTZ",
+}
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    table: str
+    added: int = 0
+    already_present: int = 0
+    replaced: int = 0
+    shard: Path | None = None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One finding of ``KnowledgeBase.validate``."""
+
+    check: str  # unreadable_shard, leftover_temporary, conflicting_keys, superseded_rows, ...
+    table: str
+    detail: str
+    path: Path | None = None
+    serious: bool = True  # False for findings that need no action to keep the KB sound
+    repaired: bool = False
+
+
+@dataclass
+class _View:
+    shards: tuple[Shard, ...] = ()
+    duplicates: bool = False
+    schemas: dict[Path, pa.Schema] = field(default_factory=dict)
+
+
+class KnowledgeBase:
+    """A knowledge base folder.
+
+    >>> kb = KnowledgeBase.create(".kb")                           # doctest: +SKIP
+    >>> kb.append("trials", [Trial(...)])                          # doctest: +SKIP
+    >>> kb.query("SELECT count(*) FROM trials WHERE status = ?", ["ok"])  # doctest: +SKIP
+    """
+
+    def __init__(self, path: str | os.PathLike, *, migrations=kb_meta.MIGRATIONS):
+        self.root = Path(path)
+        self.schema_version = kb_meta.check_version(self.root, migrations)
+        self._con = duckdb.connect()
+        self._con.execute("SET TimeZone = 'UTC'")
+        self._views: dict[str, _View] = {}
+        for name, spec in TABLES.items():
+            self._con.register(f"_empty_{name}", spec.arrow_schema.empty_table())
+            self._con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
+            self._views[name] = _View()
+        meta_file = _sql_list([str(kb_meta.meta_path(self.root))])
+        self._con.execute(f"CREATE VIEW meta AS SELECT * FROM read_parquet({meta_file})")
+        self._meta = kb_meta.read_meta(self.root)
+
+    @classmethod
+    def create(cls, path: str | os.PathLike) -> "KnowledgeBase":
+        """Create the KB at ``path``, or open it if it is already there."""
+        root = Path(path)
+        if not kb_meta.meta_path(root).exists():
+            if root.exists() and not root.is_dir():
+                raise KBError(f"{root} exists and is not a folder")
+            if root.exists() and any(root.iterdir()):
+                raise KBError(f"{root} exists, is not empty and is not a knowledge base; "
+                              f"choose another path")
+            for name in TABLES:
+                (root / name).mkdir(parents=True, exist_ok=True)
+            kb_meta.write_meta(root, kb_meta.new_meta())
+        return cls(root)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> "KnowledgeBase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"KnowledgeBase({str(self.root)!r})"
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return dict(self._meta)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def append(
+        self,
+        table: str,
+        rows: pa.Table | Iterable[Mapping[str, Any] | object],
+        *,
+        on_conflict: OnConflict = "error",
+    ) -> AppendResult:
+        """Validate ``rows`` and add those the table does not hold yet, as one new shard.
+
+        ``rows`` is an Arrow table or an iterable of mappings or the table's records. A row
+        whose key is present with the same content counts as already present. One whose key
+        is present with other content is an error (``on_conflict="error"``, nothing is
+        written), is left out (``"keep"``) or supersedes the stored row (``"replace"``).
+        """
+        spec = table_spec(table)
+        prepared = prepare_table(rows, spec) if isinstance(rows, pa.Table) else prepare_rows(rows, spec)
+        return self._append_prepared(spec, prepared, on_conflict)
+
+    def add(self, *records: object, on_conflict: OnConflict = "error") -> AppendResult:
+        """Append records of one table (``Trial``, ``Dataset``, ...)."""
+        if not records:
+            raise ValueError("add() needs at least one record")
+        tables = {RECORD_TABLES.get(type(r)) for r in records}
+        if None in tables or len(tables) != 1:
+            raise TypeError("add() takes records of one table: "
+                            + ", ".join(sorted(c.__name__ for c in RECORD_TABLES)))
+        return self.append(tables.pop(), records, on_conflict=on_conflict)
+
+    def _append_prepared(self, spec: TableSpec, prepared: Prepared,
+                         on_conflict: OnConflict) -> AppendResult:
+        if on_conflict not in ("error", "keep", "replace"):
+            raise ValueError(f"on_conflict must be error, keep or replace, not {on_conflict!r}")
+        new = prepared.table
+        present, differing = self._match_existing(spec, new)
+        if differing and on_conflict == "error":
+            row, fields = differing[0]
+            raise ValidationError(
+                f"key ({', '.join(f'{k}={new.column(k)[row].as_py()}' for k in spec.key)}) "
+                f"is already in the KB with a different {', '.join(fields)}",
+                row=row + 1, field=fields[0])
+        skip = set(present) | ({r for r, _ in differing} if on_conflict == "keep" else set())
+        replaced = len(differing) if on_conflict == "replace" else 0
+        if skip:
+            keep = np.ones(new.num_rows, dtype=bool)
+            keep[list(skip)] = False
+            new = new.filter(keep)
+        to_write = new
+        shard = None
+        if to_write.num_rows:
+            shard = write_shard(self.root / spec.name, to_write, replacing=replaced > 0)
+        return AppendResult(
+            table=spec.name,
+            added=to_write.num_rows - replaced,
+            already_present=prepared.repeated_in_input + len(present)
+            + (len(differing) if on_conflict == "keep" else 0),
+            replaced=replaced,
+            shard=shard,
+        )
+
+    def _match_existing(self, spec: TableSpec, new: pa.Table) -> tuple[list[int], list[tuple[int, list[str]]]]:
+        """Rows of ``new`` whose key is stored: (identical rows, [(row, differing fields)])."""
+        if new.num_rows == 0 or not self._refresh(spec.name).shards:
+            return [], []
+        keys = ", ".join(f'"{k}"' for k in spec.key)
+        differs = ", ".join(
+            f"""CASE WHEN n."{c}" IS DISTINCT FROM e."{c}" THEN '{c}' END"""
+            for c in spec.column_names if c not in spec.key
+        )
+        self._con.register("_new_rows", new.append_column("_row", pa.array(range(new.num_rows), pa.int64())))
+        try:
+            rows = self._run(
+                f"""SELECT n._row, [x FOR x IN [{differs}] IF x IS NOT NULL] AS differing
+                    FROM _new_rows n JOIN "{spec.name}" e USING ({keys}) ORDER BY n._row"""
+            )
+        finally:
+            self._con.unregister("_new_rows")
+        present = [r for r, d in rows if not d]
+        differing = [(r, d) for r, d in rows if d]
+        return present, differing
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
+              output: Literal["arrow", "pandas"] = "arrow"):
+        """Run ``sql`` over the tables (as views of the same names); values go in ``params``."""
+        for name in TABLES:
+            self._refresh(name)
+        if output not in ("arrow", "pandas"):
+            raise ValueError(f"output must be 'arrow' or 'pandas', not {output!r}")
+        result = self._run(sql, params, fetch=output)
+        return pa.table({}) if result is None else result
+
+    def read(self, table: str) -> pa.Table:
+        """Every row of ``table`` (one version per key), with the table's Arrow schema."""
+        spec = table_spec(table)
+        self._refresh(table)
+        return self._run(f'SELECT * FROM "{table}"', fetch="arrow").cast(spec.arrow_schema)
+
+    def counts(self) -> dict[str, int]:
+        for name in TABLES:
+            self._refresh(name)
+        return {name: self._run(f'SELECT count(*) FROM "{name}"', fetch="one")[0] for name in TABLES}
+
+    def _run(self, sql: str, params=None, *, fetch: str = "all"):
+        """Run ``sql`` and fetch its result: ``all`` rows, ``one`` row, ``arrow`` or ``pandas``.
+
+        An error that names one of the KB's shards becomes a ``CorruptShardError``.
+        """
+        try:
+            relation = self._con.sql(sql, params=params)
+            if relation is None:
+                return None
+            if fetch == "arrow":
+                return relation.to_arrow_table()
+            if fetch == "pandas":
+                return relation.df()
+            rows = relation.fetchall()
+            return (rows[0] if rows else None) if fetch == "one" else rows
+        except duckdb.Error as e:
+            shard = self._shard_named_in(str(e))
+            if shard is not None:
+                raise CorruptShardError(str(shard), str(e).splitlines()[0]) from None
+            raise
+
+    def _shard_named_in(self, message: str) -> Path | None:
+        for view in self._views.values():
+            for shard in view.shards:
+                if str(shard.path) in message:
+                    return shard.path
+        return None
+
+    def _refresh(self, table: str) -> _View:
+        """Point the table's view at its current shards, if they changed since last time."""
+        view = self._views[table]
+        shards = tuple(list_shards(self.root / table))
+        if shards == view.shards:
+            return view
+        spec = TABLES[table]
+        schemas = {}
+        for shard in shards:
+            schemas[shard.path] = view.schemas.get(shard.path) or self._footer(shard.path)
+        files = [str(s.path) for s in shards]
+        new_view = _View(shards=shards, schemas=schemas)
+        if shards:
+            present = {name for s in schemas.values() for name in s.names}
+            select = ", ".join(
+                f'"{c.name}"' if c.name in present else f'NULL::{_DUCKDB_TYPES[c.arrow_type]} AS "{c.name}"'
+                for c in spec.columns
+            )
+            source = f"read_parquet({_sql_list(files)}, union_by_name = true, filename = true)"
+            keys = ", ".join(f'"{k}"' for k in spec.key)
+            n_rows, n_keys = self._run(
+                f"SELECT count(*), (SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {source})) "
+                f"FROM {source}", fetch="one")
+            new_view.duplicates = n_rows != n_keys
+            if new_view.duplicates:
+                body = (f"SELECT {select} FROM {source} QUALIFY row_number() OVER "
+                        f"(PARTITION BY {keys} ORDER BY filename DESC) = 1")
+            else:
+                body = f"SELECT {select} FROM {source}"
+        else:
+            body = f'SELECT * FROM "_empty_{table}"'
+        self._run(f'CREATE OR REPLACE VIEW "{table}" AS {body}')
+        self._views[table] = new_view
+        return new_view
+
+    @staticmethod
+    def _footer(path: Path) -> pa.Schema:
+        try:
+            return read_footer(path)
+        except FileNotFoundError:
+            raise
+        except Exception as e:
+            raise CorruptShardError(str(path), str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+
+    # -- maintenance -----------------------------------------------------------------------
+
+    def compact(self, tables: Iterable[str] | None = None) -> dict[str, tuple[int, int]]:
+        """Merge each table's shards into one, keeping one version of each key.
+
+        Returns ``{table: (shards before, shards after)}`` for the tables that changed. Shards
+        written while this runs are left as they are, so no concurrent append is lost.
+        """
+        out = {}
+        for name in tables or TABLES:
+            spec = table_spec(name)
+            view = self._refresh(name)
+            if len(view.shards) <= 1 and not view.duplicates:
+                continue
+            merged = self._run(f'SELECT * FROM "{name}"', fetch="arrow").cast(spec.arrow_schema)
+            newest = int(view.shards[-1].name.split("-")[1])
+            # The merged shard sorts with the newest shard it replaces, so shards appended while
+            # this ran stay newer than it.
+            write_shard(self.root / name, merged, timestamp_ns=newest)
+            for shard in view.shards:
+                shard.path.unlink(missing_ok=True)
+            out[name] = (len(view.shards), 1)
+        return out
+
+    def validate(self, *, repair: bool = False) -> list[Problem]:
+        """Integrity findings; with ``repair``, unreadable shards and leftover temporary files
+        are moved to ``_quarantine/`` (never deleted) so the rest stays usable."""
+        problems: list[Problem] = []
+        for name in TABLES:
+            folder = self.root / name
+            for tmp in leftover_temporaries(folder):
+                moved = quarantine(self.root, tmp) if repair else None
+                problems.append(Problem(
+                    "leftover_temporary", name,
+                    f"{tmp} was left by an interrupted write"
+                    + (f"; moved to {moved}" if moved else ""), tmp, repaired=bool(moved)))
+            for shard in list_shards(folder):
+                reason = _unreadable(shard.path, TABLES[name])
+                if reason:
+                    moved = quarantine(self.root, shard.path) if repair else None
+                    problems.append(Problem(
+                        "unreadable_shard", name,
+                        f"{shard.path}: {reason}" + (f"; moved to {moved}" if moved else ""),
+                        shard.path, repaired=bool(moved)))
+        if any(p.check == "unreadable_shard" and not p.repaired for p in problems):
+            return problems  # the checks below read every table and would stop at the bad shard
+        problems += self._key_problems()
+        problems += self._reference_problems()
+        problems += self._data_file_problems()
+        return problems
+
+    def _key_problems(self) -> list[Problem]:
+        out = []
+        for name, spec in TABLES.items():
+            view = self._refresh(name)
+            if not view.duplicates:
+                continue
+            keys = ", ".join(f'"{k}"' for k in spec.key)
+            cols = ", ".join(f'"{c}"' for c in spec.column_names)
+            files = _sql_list([str(s.path) for s in view.shards])
+            versions = self._run(
+                f"""SELECT {keys}, count(*) AS n, bool_or(filename LIKE '%-replacing.parquet') AS replaced
+                    FROM (SELECT DISTINCT ON ({cols}) {cols}, filename
+                          FROM read_parquet({files}, union_by_name = true, filename = true)
+                          ORDER BY filename DESC)
+                    GROUP BY {keys} HAVING count(*) > 1"""
+            )
+            conflicting = [v for v in versions if not v[-1]]
+            superseded = [v for v in versions if v[-1]]
+            if conflicting:
+                example = ", ".join(map(str, conflicting[0][:len(spec.key)]))
+                out.append(Problem(
+                    "conflicting_keys", name,
+                    f"{len(conflicting)} key(s) stored with different contents (e.g. {example}); "
+                    f"readers use the newest"))
+            if superseded:
+                out.append(Problem(
+                    "superseded_rows", name,
+                    f"{len(superseded)} key(s) have older versions replaced on purpose; "
+                    f"`kb compact` drops them", serious=False))
+        return out
+
+    def _reference_problems(self) -> list[Problem]:
+        checks = [
+            ("trials", "dataset_id", "datasets", "dataset_id"),
+            ("trials", "hardware_id", "hardware", "hardware_id"),
+            ("metafeatures", "dataset_id", "datasets", "dataset_id"),
+            ("fragment_costs", "fragment_id", "fragments", "fragment_id"),
+            ("fragment_costs", "hardware_id", "hardware", "hardware_id"),
+        ]
+        out = []
+        for table, column, target, target_column in checks:
+            self._refresh(table), self._refresh(target)
+            n, example = self._run(
+                f"""SELECT count(*), min(t."{column}") FROM "{table}" t
+                    WHERE NOT EXISTS (SELECT 1 FROM "{target}" x WHERE x."{target_column}" = t."{column}")""",
+                fetch="one")
+            if n:
+                out.append(Problem(
+                    "unknown_reference", table,
+                    f"{n} row(s) refer to a {column} not in {target} (e.g. {example})"))
+        return out
+
+    def _data_file_problems(self) -> list[Problem]:
+        self._refresh("datasets")
+        rows = self._run(
+            "SELECT dataset_id, data_file FROM datasets WHERE data_file IS NOT NULL")
+        missing = [(d, f) for d, f in rows if not (self.root / f).is_file()]
+        if not missing:
+            return []
+        return [Problem("missing_data_file", "datasets",
+                        f"{len(missing)} dataset(s) lack their data file (e.g. {missing[0][1]} "
+                        f"for {missing[0][0]})")]
+
+
+def _unreadable(path: Path, spec: TableSpec) -> str | None:
+    """Why the shard at ``path`` cannot be used, or None if it reads and fits the table."""
+    try:
+        table = pq.read_table(path)
+    except Exception as e:
+        return str(e).splitlines()[0] if str(e) else type(e).__name__
+    for f in table.schema:
+        if f.name not in spec.column_names:
+            return f"unknown column {f.name!r}"
+        expected = spec.column(f.name).arrow_type
+        if f.type != expected:
+            return f"column {f.name!r} is {f.type}, the table needs {expected}"
+    return None
+
+
+def _sql_list(values: list[str]) -> str:
+    # Shard paths are the KB's own file names, not user values; quoting guards odd folders.
+    return "[" + ", ".join("'" + v.replace("'", "''") + "'" for v in values) + "]"
