@@ -240,8 +240,10 @@ class KnowledgeBase:
                 return relation.df()
             rows = relation.fetchall()
             return (rows[0] if rows else None) if fetch == "one" else rows
+        except (duckdb.ParserException, duckdb.BinderException, duckdb.CatalogException):
+            raise  # a mistake in the SQL, not in the data
         except duckdb.Error as e:
-            shard = self._shard_named_in(str(e))
+            shard = self._shard_named_in(str(e)) or self._find_unreadable_shard()
             if shard is not None:
                 raise CorruptShardError(str(shard), str(e).splitlines()[0]) from None
             raise
@@ -250,6 +252,15 @@ class KnowledgeBase:
         for view in self._views.values():
             for shard in view.shards:
                 if str(shard.path) in message:
+                    return shard.path
+        return None
+
+    def _find_unreadable_shard(self) -> Path | None:
+        """The first shard that does not read whole: DuckDB's errors for damaged pages
+        ("Out of buffer", a bad zstd frame) do not always say which file they came from."""
+        for name, view in self._views.items():
+            for shard in view.shards:
+                if _unreadable(shard.path, TABLES[name]):
                     return shard.path
         return None
 

@@ -145,6 +145,9 @@ def read_csv_as_text(path: Path, delimiter: str | None = None) -> pa.Table:
             parse_options=pcsv.ParseOptions(delimiter=delimiter, newlines_in_values=True),
             convert_options=pcsv.ConvertOptions(
                 column_types={name: pa.string() for name in header},
+                # Only empty cells are missing: "nan" or "NULL" stay text, so validation can
+                # name the row instead of a value quietly disappearing.
+                null_values=[""],
                 strings_can_be_null=True,
                 quoted_strings_can_be_null=True,
             ),

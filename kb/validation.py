@@ -244,6 +244,8 @@ def _finish(columns: dict[str, pa.Array], n_rows: int, spec: TableSpec) -> Prepa
     for col in spec.columns:
         array = columns.get(col.name)
         if array is None:
+            if not col.nullable and col.name not in spec.defaults and col.name not in spec.derived:
+                raise ValidationError("missing required column", field=col.name)
             array = pa.nulls(n_rows, col.arrow_type)
         if col.name in spec.defaults and array.null_count:
             array = pc.fill_null(array, pa.scalar(spec.defaults[col.name], col.arrow_type))
