@@ -68,6 +68,18 @@ def derive_key(table: pa.Table, sources: tuple[str, ...]) -> pa.Array:
     """The key of every row of ``table``, hashed from its ``sources`` columns."""
     if table.num_rows == 0:
         return pa.array([], pa.string())
+    if len(sources) == 1:
+        # One source column (a config, a graph) repeats a lot: hash each distinct value once.
+        import pyarrow.compute as pc
+
+        column = table.column(sources[0])
+        distinct = pc.unique(column)
+        hashed = _hash_rows(pa.table({sources[0]: distinct}), sources)
+        return pc.take(hashed, pc.index_in(column, value_set=distinct)).combine_chunks()
+    return _hash_rows(table, sources)
+
+
+def _hash_rows(table: pa.Table, sources: tuple[str, ...]) -> pa.Array:
     parts = ", ".join(_render(name, table.schema.field(name).type) for name in sources)
     sql = f"SELECT left(md5(concat_ws(chr(31), {parts})), {KEY_LENGTH}) AS key FROM source"
     with duckdb.connect() as con:

@@ -29,6 +29,7 @@ from kb.shards import (
 from kb.validation import Prepared, prepare_rows, prepare_table
 
 OnConflict = Literal["error", "keep", "replace"]
+_DIFFERENCES_EXPLAINED = 3  # conflicting rows whose differing fields are named
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -186,21 +187,28 @@ class KnowledgeBase:
         if new.num_rows == 0 or not self._refresh(spec.name).shards:
             return [], []
         keys = ", ".join(f'"{k}"' for k in spec.key)
-        differs = ", ".join(
-            f"""CASE WHEN n."{c}" IS DISTINCT FROM e."{c}" THEN '{c}' END"""
-            for c in spec.column_names if c not in spec.key
-        )
+        values = [c for c in spec.column_names if c not in spec.key]
+        same = " AND ".join(f'n."{c}" IS NOT DISTINCT FROM e."{c}"' for c in values)
         self._con.register("_new_rows", new.append_column("_row", pa.array(range(new.num_rows), pa.int64())))
         try:
-            rows = self._run(
-                f"""SELECT n._row, [x FOR x IN [{differs}] IF x IS NOT NULL] AS differing
-                    FROM _new_rows n JOIN "{spec.name}" e USING ({keys}) ORDER BY n._row"""
-            )
+            matches = self._run(
+                f"""SELECT n._row AS row, {same} AS same
+                    FROM _new_rows n JOIN "{spec.name}" e USING ({keys}) ORDER BY n._row""",
+                fetch="arrow")
+            rows = matches.column("row").to_numpy()
+            identical = matches.column("same").to_numpy(zero_copy_only=False)
+            differing = []
+            for row in rows[~identical][:_DIFFERENCES_EXPLAINED].tolist():
+                stored = self._run(
+                    f"""SELECT e.* FROM _new_rows n JOIN "{spec.name}" e USING ({keys})
+                        WHERE n._row = ?""", [row], fetch="arrow").to_pylist()[0]
+                incoming = new.slice(row, 1).to_pylist()[0]
+                differing.append((row, [c for c in values if stored[c] != incoming[c]]))
+            # Beyond the first few, say only that a row differs, not in which field.
+            differing += [(row, ["content"]) for row in rows[~identical][_DIFFERENCES_EXPLAINED:].tolist()]
         finally:
             self._con.unregister("_new_rows")
-        present = [r for r, d in rows if not d]
-        differing = [(r, d) for r, d in rows if d]
-        return present, differing
+        return rows[identical].tolist(), differing
 
     # -- reading ---------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -162,7 +163,9 @@ def _describe(value) -> str:
 # -- whole columns: Parquet and CSV ------------------------------------------------------------
 
 
-def _coerce_column(column: pa.ChunkedArray, col: Column) -> pa.Array:
+def _coerce_column(column: pa.ChunkedArray, col: Column) -> pa.ChunkedArray | pa.Array:
+    if column.type == col.arrow_type:
+        return column  # the common case for Parquet: keep its chunks, copy nothing
     array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if pa.types.is_dictionary(array.type):
         array = array.dictionary_decode()
@@ -240,7 +243,7 @@ def _locate_bad_value(array: pa.Array, col: Column) -> ValidationError:
 # -- the rules every table's rows obey ---------------------------------------------------------
 
 
-def _finish(columns: dict[str, pa.Array], n_rows: int, spec: TableSpec) -> Prepared:
+def _finish(columns: dict[str, pa.Array | pa.ChunkedArray], n_rows: int, spec: TableSpec) -> Prepared:
     for col in spec.columns:
         array = columns.get(col.name)
         if array is None:
@@ -252,12 +255,17 @@ def _finish(columns: dict[str, pa.Array], n_rows: int, spec: TableSpec) -> Prepa
         if col.is_json:
             array = _canonicalize_json(array, col)
         columns[col.name] = array
-    table = pa.Table.from_arrays([columns[c] for c in spec.column_names], schema=spec.arrow_schema)
+    table = pa.Table.from_arrays([_chunked(columns[c]) for c in spec.column_names],
+                                 schema=spec.arrow_schema)
     for col in spec.columns:
         _check_values(table.column(col.name), col, spec)
     _check_required_when(table, spec)
     table = _fill_derived(table, spec)
     return _drop_repeats(table, spec)
+
+
+def _chunked(array: pa.Array | pa.ChunkedArray) -> pa.ChunkedArray:
+    return array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
 
 
 def _first(mask: pa.ChunkedArray | pa.Array) -> int | None:
@@ -331,23 +339,35 @@ def _fill_derived(table: pa.Table, spec: TableSpec) -> pa.Table:
 
 
 def _drop_repeats(table: pa.Table, spec: TableSpec) -> Prepared:
-    keys = table.select(list(spec.key))
-    if len(spec.key) == 1:
-        n_distinct = len(pc.unique(keys.column(0)))
-    else:
-        n_distinct = keys.group_by(list(spec.key)).aggregate([]).num_rows
-    if n_distinct == table.num_rows:
+    key = _key_text(table, spec)
+    counts = pc.value_counts(key)
+    repeated = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+    if len(repeated) == 0:
         return Prepared(table, 0)
-    first_row: dict[tuple, int] = {}
-    keep = []
-    rows = table.to_pylist()
-    for i, (row, key) in enumerate(zip(rows, zip(*[keys.column(k).to_pylist() for k in spec.key]))):
-        earlier = first_row.setdefault(key, i)
-        if earlier == i:
-            keep.append(i)
-        elif rows[earlier] != row:
+    # Only rows whose key repeats are looked at one by one.
+    candidates = pc.indices_nonzero(pc.is_in(key, value_set=repeated)).to_pylist()
+    rows = table.take(candidates).to_pylist()
+    first: dict[str, int] = {}
+    drop = []
+    for position, (row_index, row, row_key) in enumerate(
+            zip(candidates, rows, key.take(candidates).to_pylist())):
+        earlier = first.setdefault(row_key, position)
+        if earlier == position:
+            continue
+        if rows[earlier] != row:
             differing = next(k for k in row if row[k] != rows[earlier][k])
             raise ValidationError(
-                f"same key as row {earlier + 1} ({', '.join(spec.key)}) but a different "
-                f"{differing!r}", row=i + 1, field=differing)
-    return Prepared(table.take(keep), table.num_rows - len(keep))
+                f"same key as row {candidates[earlier] + 1} ({', '.join(spec.key)}) but a "
+                f"different {differing!r}", row=row_index + 1, field=differing)
+        drop.append(row_index)
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[drop] = False
+    return Prepared(table.filter(keep), len(drop))
+
+
+def _key_text(table: pa.Table, spec: TableSpec) -> pa.Array:
+    """Each row's key as one text value (composite keys joined by the unit separator)."""
+    if len(spec.key) == 1:
+        return table.column(spec.key[0]).combine_chunks().cast(pa.string())
+    parts = [table.column(k).combine_chunks().cast(pa.string()) for k in spec.key]
+    return pc.binary_join_element_wise(*parts, "\x1f")
