@@ -124,6 +124,9 @@ class Trial:
     library_versions: str | None = field(default=None, metadata=JSON)
     started_at: datetime | None = None
     finished_at: datetime | None = None
+    export_seconds: float | None = None  # converting to ONNX (and quantizing)
+    measure_seconds: float | None = None  # measuring on the profile, process start included
+    quantized_weights: int | None = None  # int8 weight tensors; null unless the profile quantizes
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -90,8 +90,16 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+STALE_AFTER_S = 3600  # a temporary file from another host counts as left over after an hour
+
+
 def leftover_temporaries(folder: Path) -> list[Path]:
-    """Temporary files whose writer on this host is no longer running."""
+    """Temporary files no writer will rename any more.
+
+    On this host a file is left over when the process that wrote it is gone. A file from
+    another host (a KB on a shared file system) cannot be checked that way, so it counts as
+    left over only once it is an hour old: no write takes that long.
+    """
     host = socket.gethostname()
     out = []
     try:
@@ -99,9 +107,14 @@ def leftover_temporaries(folder: Path) -> list[Path]:
     except FileNotFoundError:
         return []
     for entry in entries:
-        parts = entry.name[len(TMP_PREFIX):].rsplit("-", 2)
-        if len(parts) == 3 and parts[0] == host and parts[1].isdigit() and _alive(int(parts[1])):
-            continue  # a write in progress
+        # .tmp-<host>-<pid>-<random>.parquet; the host name may itself hold dashes.
+        parts = entry.name[len(TMP_PREFIX):].removesuffix(SUFFIX).rsplit("-", 2)
+        writer_host, pid = (parts[0], parts[1]) if len(parts) == 3 else ("", "")
+        if writer_host == host and pid.isdigit():
+            if _alive(int(pid)):
+                continue  # a write in progress
+        elif time.time() - entry.stat().st_mtime < STALE_AFTER_S:
+            continue
         out.append(Path(entry.path))
     return sorted(out)
 

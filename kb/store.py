@@ -10,6 +10,7 @@ nothing, and readers that meet two versions of a key keep the newer one.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +30,6 @@ from kb.shards import (
 from kb.validation import Prepared, prepare_rows, prepare_table
 
 OnConflict = Literal["error", "keep", "replace"]
-_DIFFERENCES_EXPLAINED = 3  # conflicting rows whose differing fields are named
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -81,6 +81,8 @@ class KnowledgeBase:
         self.schema_version = kb_meta.check_version(self.root, migrations)
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
+        # One DuckDB connection serves every call; the lock lets threads share a KnowledgeBase.
+        self._lock = threading.RLock()
         self._views: dict[str, _View] = {}
         for name, spec in TABLES.items():
             self._con.register(f"_empty_{name}", spec.arrow_schema.empty_table())
@@ -158,57 +160,54 @@ class KnowledgeBase:
         new = prepared.table
         present, differing = self._match_existing(spec, new)
         if differing and on_conflict == "error":
-            row, fields = differing[0]
+            row = differing[0]
+            fields = self._differing_fields(spec, new, row)
             raise ValidationError(
                 f"key ({', '.join(f'{k}={new.column(k)[row].as_py()}' for k in spec.key)}) "
                 f"is already in the KB with a different {', '.join(fields)}",
                 row=row + 1, field=fields[0])
-        skip = set(present) | ({r for r, _ in differing} if on_conflict == "keep" else set())
+        skip = set(present) | (set(differing) if on_conflict == "keep" else set())
         replaced = len(differing) if on_conflict == "replace" else 0
         if skip:
             keep = np.ones(new.num_rows, dtype=bool)
             keep[list(skip)] = False
             new = new.filter(keep)
-        to_write = new
-        shard = None
-        if to_write.num_rows:
-            shard = write_shard(self.root / spec.name, to_write, replacing=replaced > 0)
+        shard = write_shard(self.root / spec.name, new, replacing=replaced > 0) if new.num_rows else None
         return AppendResult(
             table=spec.name,
-            added=to_write.num_rows - replaced,
+            added=new.num_rows - replaced,
             already_present=prepared.repeated_in_input + len(present)
             + (len(differing) if on_conflict == "keep" else 0),
             replaced=replaced,
             shard=shard,
         )
 
-    def _match_existing(self, spec: TableSpec, new: pa.Table) -> tuple[list[int], list[tuple[int, list[str]]]]:
-        """Rows of ``new`` whose key is stored: (identical rows, [(row, differing fields)])."""
+    def _match_existing(self, spec: TableSpec, new: pa.Table) -> tuple[list[int], list[int]]:
+        """Rows of ``new`` whose key is stored: (those with the same content, those with other)."""
         if new.num_rows == 0 or not self._refresh(spec.name).shards:
             return [], []
         keys = ", ".join(f'"{k}"' for k in spec.key)
-        values = [c for c in spec.column_names if c not in spec.key]
-        same = " AND ".join(f'n."{c}" IS NOT DISTINCT FROM e."{c}"' for c in values)
-        self._con.register("_new_rows", new.append_column("_row", pa.array(range(new.num_rows), pa.int64())))
-        try:
-            matches = self._run(
-                f"""SELECT n._row AS row, {same} AS same
-                    FROM _new_rows n JOIN "{spec.name}" e USING ({keys}) ORDER BY n._row""",
-                fetch="arrow")
-            rows = matches.column("row").to_numpy()
-            identical = matches.column("same").to_numpy(zero_copy_only=False)
-            differing = []
-            for row in rows[~identical][:_DIFFERENCES_EXPLAINED].tolist():
-                stored = self._run(
-                    f"""SELECT e.* FROM _new_rows n JOIN "{spec.name}" e USING ({keys})
-                        WHERE n._row = ?""", [row], fetch="arrow").to_pylist()[0]
-                incoming = new.slice(row, 1).to_pylist()[0]
-                differing.append((row, [c for c in values if stored[c] != incoming[c]]))
-            # Beyond the first few, say only that a row differs, not in which field.
-            differing += [(row, ["content"]) for row in rows[~identical][_DIFFERENCES_EXPLAINED:].tolist()]
-        finally:
-            self._con.unregister("_new_rows")
-        return rows[identical].tolist(), differing
+        same = " AND ".join(f'n."{c}" IS NOT DISTINCT FROM e."{c}"'
+                            for c in spec.column_names if c not in spec.key)
+        with self._lock:  # "_new_rows" is a name on the shared connection
+            self._con.register("_new_rows", new.append_column("_row", pa.array(range(new.num_rows), pa.int64())))
+            try:
+                matches = self._run(
+                    f"""SELECT n._row AS row, {same} AS same
+                        FROM _new_rows n JOIN "{spec.name}" e USING ({keys}) ORDER BY n._row""",
+                    fetch="arrow")
+            finally:
+                self._con.unregister("_new_rows")
+        rows = matches.column("row").to_numpy()
+        identical = matches.column("same").to_numpy(zero_copy_only=False)
+        return rows[identical].tolist(), rows[~identical].tolist()
+
+    def _differing_fields(self, spec: TableSpec, new: pa.Table, row: int) -> list[str]:
+        incoming = new.slice(row, 1).to_pylist()[0]
+        where = " AND ".join(f'"{k}" = ?' for k in spec.key)
+        stored = self._run(f'SELECT * FROM "{spec.name}" WHERE {where}',
+                           [incoming[k] for k in spec.key], fetch="arrow").to_pylist()[0]
+        return [c for c in spec.column_names if stored[c] != incoming[c]]
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -228,6 +227,14 @@ class KnowledgeBase:
         self._refresh(table)
         return self._run(f'SELECT * FROM "{table}"', fetch="arrow").cast(spec.arrow_schema)
 
+    def storage(self) -> dict[str, dict[str, int]]:
+        """Per table: its shards and their bytes on disk (many shards: time to compact)."""
+        out = {}
+        for name in TABLES:
+            shards = list_shards(self.root / name)
+            out[name] = {"shards": len(shards), "bytes": sum(s.path.stat().st_size for s in shards)}
+        return out
+
     def counts(self) -> dict[str, int]:
         for name in TABLES:
             self._refresh(name)
@@ -238,6 +245,10 @@ class KnowledgeBase:
 
         An error that names one of the KB's shards becomes a ``CorruptShardError``.
         """
+        with self._lock:
+            return self._run_locked(sql, params, fetch)
+
+    def _run_locked(self, sql: str, params, fetch: str):
         try:
             relation = self._con.sql(sql, params=params)
             if relation is None:
@@ -274,6 +285,10 @@ class KnowledgeBase:
 
     def _refresh(self, table: str) -> _View:
         """Point the table's view at its current shards, if they changed since last time."""
+        with self._lock:
+            return self._refresh_locked(table)
+
+    def _refresh_locked(self, table: str) -> _View:
         view = self._views[table]
         shards = tuple(list_shards(self.root / table))
         if shards == view.shards:

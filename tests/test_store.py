@@ -192,3 +192,40 @@ def test_validate_finds_a_dataset_whose_data_file_is_gone(kb):
 def test_unknown_table_names_are_user_errors(kb):
     with pytest.raises(KBError, match="unknown table 'trial'; the tables are"):
         kb.append("trial", [])
+
+
+def test_threads_can_share_one_knowledge_base(kb):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(i):
+        kb.append("trials", trial_table(50, start=50 * i))
+        return kb.query("SELECT count(*) FROM trials").column(0)[0].as_py()
+
+    with ThreadPoolExecutor(4) as pool:
+        seen = list(pool.map(work, range(8)))
+    assert all(n >= 50 for n in seen)
+    assert kb.counts()["trials"] == 400
+
+
+def test_storage_reports_shards_so_users_know_when_to_compact(kb):
+    for start in (0, 10, 20):
+        kb.append("trials", trial_table(10, start=start))
+    assert kb.storage()["trials"]["shards"] == 3 and kb.storage()["trials"]["bytes"] > 0
+    kb.compact()
+    assert kb.storage()["trials"]["shards"] == 1
+
+
+def test_temporary_files_of_other_hosts_count_as_left_over_only_when_old(kb):
+    import os
+    import time
+
+    from kb.shards import leftover_temporaries
+
+    folder = kb.root / "trials"
+    recent = folder / ".tmp-other-host-77-abcdef123456.parquet"
+    old = folder / ".tmp-other-host-78-abcdef123457.parquet"
+    dead_here = folder / f".tmp-{__import__('socket').gethostname()}-999999999-abcdef123458.parquet"
+    for path in (recent, old, dead_here):
+        path.write_bytes(b"partial")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert leftover_temporaries(folder) == sorted([old, dead_here])

@@ -50,15 +50,17 @@ def show(as_json: bool) -> None:
     kb = open_kb()
     meta = kb.meta
     counts = kb.counts()
+    storage = kb.storage()
     if as_json:
         print_json({"path": str(kb.root.resolve()), "schema_version": kb.schema_version,
                     "created_at": meta.get("created_at"), "created_by": meta.get("created_by"),
-                    "counts": counts})
+                    "counts": counts, "storage": storage})
         return
     click.echo(f"knowledge base {kb.root.resolve()}")
     click.echo(f"schema version {kb.schema_version}, created {meta.get('created_at', '?')} "
                f"by {meta.get('created_by', '?')}")
-    print_table([{"table": t, "rows": n} for t, n in counts.items()])
+    print_table([{"table": t, "rows": n, "shards": storage[t]["shards"],
+                  "MB": round(storage[t]["bytes"] / 1e6, 2)} for t, n in counts.items()])
 
 
 @click.command()
