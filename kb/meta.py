@@ -42,7 +42,7 @@ def read_meta(root: Path) -> dict[str, str]:
     path = meta_path(root)
     try:
         table = pq.read_table(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         raise KBError(f"no knowledge base at {root}; create one with `kb init --kb {root}`") from None
     except Exception as e:  # a damaged meta file: nothing else can be trusted either
         raise KBError(f"the meta table of {root} ({path}) is unreadable: {e}") from None
