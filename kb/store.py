@@ -449,7 +449,7 @@ class KnowledgeBase:
 def _unreadable(path: Path, spec: TableSpec) -> str | None:
     """Why the shard at ``path`` cannot be used, or None if it reads and fits the table."""
     try:
-        table = pq.read_table(path)
+        table = pq.read_table(path, page_checksum_verification=True)
     except Exception as e:
         return str(e).splitlines()[0] if str(e) else type(e).__name__
     for f in table.schema:

@@ -147,12 +147,24 @@ def test_a_truncated_shard_is_named_and_can_be_moved_aside(kb, cli):
 def test_a_shard_damaged_inside_is_named_when_read(kb):
     shard = kb.append("trials", trial_table(2000)).shard
     data = bytearray(shard.read_bytes())
-    # Scramble the middle of the file (column data) but keep the footer intact.
+    # Scramble the middle of the file (column data) but keep the footer intact. 0xFF, not
+    # zeros: zeroed bytes inside plain-encoded text can still decode (as other text).
     middle = len(data) // 2
-    data[middle - 200: middle + 200] = bytes(400)
+    data[middle - 200: middle + 200] = b"\xff" * 400
     shard.write_bytes(bytes(data))
     fresh = KnowledgeBase(kb.root)
     with pytest.raises(CorruptShardError, match=str(shard)):
         fresh.read("trials")
     problems = [p for p in fresh.validate() if p.check == "unreadable_shard"]
     assert len(problems) == 1 and str(shard) in problems[0].detail
+
+
+def test_damage_that_still_decodes_is_caught_by_page_checksums(kb, cli):
+    shard = kb.append("trials", trial_table(2000)).shard
+    data = bytearray(shard.read_bytes())
+    middle = len(data) // 2
+    data[middle - 200: middle + 200] = bytes(400)  # zeros: plain-encoded text may still decode
+    shard.write_bytes(bytes(data))
+    result = cli("validate", kb=kb.root)
+    assert result.exit_code == 1
+    assert "unreadable_shard" in result.output and "checksum" in result.output
