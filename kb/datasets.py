@@ -255,9 +255,10 @@ def register(kb, loaded: LoadedDataset) -> tuple[Dataset, bool]:
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        # Columns mixing numbers and text are stored as text.
-        table = pa.Table.from_pandas(frame.astype({c: str for c in frame.columns
-                                                   if frame[c].dtype == object}), preserve_index=False)
+        # Columns mixing numbers and text are stored as text; missing cells stay missing.
+        mixed = [c for c in frame.columns if frame[c].dtype == object]
+        frame = frame.assign(**{c: frame[c].map(lambda v: v if pd.isna(v) else str(v)) for c in mixed})
+        table = pa.Table.from_pandas(frame, preserve_index=False)
     if not (kb.root / relative).exists():
         write_atomically(table, kb.root / DATA_DIR, f"{loaded.record.dataset_id}.parquet")
     record = replace(loaded.record, data_file=relative, added_at=datetime.now(timezone.utc))

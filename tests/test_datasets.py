@@ -203,3 +203,21 @@ def test_pmlb_files_from_shared_data_load_with_summary_shapes(shared_data):
         loaded = load(path, target=target, task=None if stats[name]["task"] == "classification" else "regression")
         assert loaded.record.n_rows == int(stats[name]["n_instances"]), name
         assert loaded.record.n_features == int(stats[name]["n_features"]), name
+
+
+def test_missing_cells_of_mixed_columns_stay_missing_in_the_kb_copy(kb):
+    frame = pd.DataFrame({"code": [1, "a", None, 2.5, "b", None], "y": [0, 1, 0, 1, 0, 1]})
+    record, _ = register(kb, load_frame_for_test(frame))
+    stored = load_registered(kb, record.dataset_id).frame
+    assert stored["code"].isna().tolist() == [False, False, True, False, False, True]
+    assert stored["code"].dropna().tolist() == ["1", "a", "2.5", "b"]
+    assert fingerprint(stored, "y") == record.dataset_id
+
+
+def load_frame_for_test(frame):
+    from kb.datasets import LoadedDataset
+    from kb.schema import Dataset
+
+    record = Dataset(dataset_id=fingerprint(frame, "y"), name="mixed", task="binary", target="y",
+                     n_rows=len(frame), n_features=1, source="test")
+    return LoadedDataset(record, frame)
