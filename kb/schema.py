@@ -127,6 +127,7 @@ class Trial:
     export_seconds: float | None = None  # converting to ONNX (and quantizing)
     measure_seconds: float | None = None  # measuring on the profile, process start included
     quantized_weights: int | None = None  # int8 weight tensors; null unless the profile quantizes
+    background_cpu: float | None = None  # CPU cores other processes used while latency was timed
 
 
 @dataclass(frozen=True, kw_only=True)

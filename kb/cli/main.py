@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli import dataset_commands, metafeature_commands, store_commands
+from kb.cli import dataset_commands, hardware_commands, metafeature_commands, store_commands
 from kb.cli.common import Settings
 
 
@@ -44,7 +44,7 @@ def cli(ctx: click.Context, kb_path: Path) -> None:
     ctx.obj = Settings(kb_path=kb_path)
 
 
-for module in (store_commands, dataset_commands, metafeature_commands):
+for module in (store_commands, dataset_commands, hardware_commands, metafeature_commands):
     for command in module.COMMANDS:
         cli.add_command(command)
 

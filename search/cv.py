@@ -1,0 +1,97 @@
+"""Cross-validation, row sampling and predictions in the form the metrics read.
+
+Targets arrive encoded: class codes 0..C-1 for classification (so every model's classes are
+the same integers, whatever the labels were) and floats for regression.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from search.metrics import Metric
+
+
+@dataclass(frozen=True)
+class CVResult:
+    score: float  # mean over folds
+    score_std: float
+    fold_scores: tuple[float, ...]
+
+
+def predictions(model, frame: pd.DataFrame, n_classes: int | None) -> np.ndarray:
+    """Probabilities with one column per class of the dataset (``n_classes``), or values.
+
+    A model fitted on rows that lacked a class has fewer columns; they are put in place and
+    the missing class gets probability 0.
+    """
+    if n_classes is None:
+        return np.asarray(model.predict(frame), dtype=np.float64).ravel()
+    probabilities = np.asarray(model.predict_proba(frame), dtype=np.float64)
+    full = np.zeros((len(frame), n_classes))
+    full[:, np.asarray(model.classes_, dtype=int)] = probabilities
+    return full
+
+
+def fit(model, frame: pd.DataFrame, y: np.ndarray):
+    """``model`` fitted with all its threads; a forest is then set to predict on one.
+
+    A forest adds its trees' votes in parallel in whichever order threads finish, so the last
+    bits of a prediction vary between runs, and a ranking metric breaks ties differently.
+    Predicting sequentially makes a seed's score reproducible.
+    """
+    model.fit(frame, y)
+    if hasattr(model[-1], "estimators_") and "n_jobs" in model[-1].get_params():
+        model[-1].set_params(n_jobs=1)
+    return model
+
+
+def sample_rows(indices: np.ndarray, codes: np.ndarray | None, size: int,
+                rng: np.random.Generator) -> np.ndarray:
+    """``size`` of ``indices`` at random, with every class among them kept at least once."""
+    if size >= len(indices):
+        return np.sort(indices)
+    if codes is None:
+        return np.sort(rng.choice(indices, size, replace=False))
+    shuffled = rng.permutation(indices)
+    # The first row of each class in a random order, then the rest in that order.
+    _, first = np.unique(codes[shuffled], return_index=True)
+    rest = np.delete(shuffled, first)
+    return np.sort(np.concatenate([shuffled[first], rest])[:max(size, len(first))])
+
+
+def fidelity_rows(indices: np.ndarray, codes: np.ndarray | None, fidelity: float,
+                  rng: np.random.Generator) -> np.ndarray:
+    """The training rows a trial at ``fidelity`` (a fraction of the data) learns from."""
+    return sample_rows(indices, codes, math.ceil(fidelity * len(indices)), rng)
+
+
+def cross_validate(make_model: Callable[[], object], frame: pd.DataFrame, y: np.ndarray,
+                   n_classes: int | None, metric: Metric, folds: int, seed: int,
+                   fidelity: float, on_fold: Callable[[int, int], None]) -> CVResult:
+    """Mean and spread of ``metric`` over ``folds`` folds (stratified for classification).
+
+    Each fold trains on ``fidelity`` of its training rows and is scored on all its
+    validation rows, so scores at different fidelities are comparable.
+    """
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    n_splits = min(folds, len(frame))
+    splitter = (KFold(n_splits, shuffle=True, random_state=seed) if n_classes is None
+                else StratifiedKFold(n_splits, shuffle=True, random_state=seed))
+    codes = None if n_classes is None else y
+    rng = np.random.default_rng(seed)
+    scores = []
+    for fold, (train, valid) in enumerate(splitter.split(frame, y)):
+        on_fold(fold + 1, n_splits)
+        train = fidelity_rows(train, codes, fidelity, rng)
+        model = fit(make_model(), frame.iloc[train], y[train])
+        score = float(metric.compute(y[valid], predictions(model, frame.iloc[valid], n_classes)))
+        if not math.isfinite(score):
+            raise ValueError(f"{metric.name} is {score} on fold {fold + 1}")
+        scores.append(score)
+    return CVResult(float(np.mean(scores)), float(np.std(scores)), tuple(scores))

@@ -1,0 +1,384 @@
+"""One trial: cross-validate a configuration on a dataset, refit it, export it to ONNX, measure
+it on a hardware profile, and describe all of it as a ``Trial`` record.
+
+``run_trial`` is a plain function for a Dask worker as much as for ``kb bench``: its inputs
+pickle, it returns records, and it raises only for a caller's mistake (an unknown family, a
+metric that does not fit the task, a profile this machine cannot run), never for a model's.
+What a model does wrong is recorded, with the stage in ``failure_reason``:
+
+========== ============ =============================================================
+status     reason       when
+========== ============ =============================================================
+failed     training:    fitting or scoring raised, or the score is not finite
+failed     export:      the model does not convert to ONNX (or to int8)
+failed     measurement: ONNX Runtime cannot load or run the model
+failed     parity:      the ONNX outputs differ from the trained model's beyond tolerance
+failed     memory limit: the trial's processes outgrew the trial memory limit
+failed     crashed:     the trial's process died (a signal, the system out of memory)
+failed     internal:    a bug in metakb rather than in the model (please report it)
+infeasible memory:      inference peaked above the profile's memory ceiling
+timeout    timeout:     the trial outran its time limit
+========== ============ =============================================================
+
+A failed or infeasible record keeps everything measured before the failure (the score when
+cross-validation finished, latencies when measurement did).
+
+Rows: cross-validation uses every row. The refitted model, the one exported and measured,
+learns from all rows but a parity hold-out (10%, at most 200 rows) on which the ONNX session
+and the trained model are compared: rows a model never saw are where float32 thresholds and
+distance ties show up. Training time counts cross-validation and refit; measuring time
+includes starting the measuring process.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+import shutil
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kb.datasets import LoadedDataset
+from kb.errors import KBError, ValidationError
+from kb.keys import canonical_json
+from kb.meta import code_version
+from kb.schema import Hardware, Trial
+from search.families import normalize_config
+from search.hardware import detect_machine, hardware_record, require_usable, threads_used
+from search.metrics import metric_for
+from search.preprocess import FeatureLayout
+from search.profiles import Profile
+from search.records import with_keys
+
+SOURCE = "metakb"
+PARITY_FRACTION = 0.1
+PARITY_MAX_ROWS = 200
+SINGLE_ROW_INPUTS = 32  # distinct rows the batch-1 runs cycle through
+DEFAULT_MEASURE_TIMEOUT_S = 600.0
+LIBRARIES = ("scikit-learn", "skl2onnx", "onnx", "onnxruntime", "torch", "numpy", "protobuf")
+
+
+@dataclass(frozen=True)
+class TrialLimits:
+    """What one trial may use. ``isolate=False`` runs it in this process, where neither limit
+    can be enforced (for debugging and fast tests); the measurement still runs apart."""
+
+    time_s: float | None = 600.0
+    memory_mb: float | None = None  # the trial's processes together (training included)
+    train_threads: int | None = None  # None: every usable core
+    isolate: bool = True
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    trial: Trial
+    hardware: Hardware  # the profile on the machine that ran the trial (a Dask worker's)
+
+    def write(self, kb, *, on_conflict: str = "error"):
+        """Store the hardware row (if new) and the trial; returns the trial's AppendResult."""
+        kb.append("hardware", [self.hardware], on_conflict="keep")
+        return kb.append("trials", [self.trial], on_conflict=on_conflict)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the worker process needs, in one picklable value."""
+
+    dataset: LoadedDataset
+    config: dict
+    profile: Profile
+    seed: int
+    metric: str
+    folds: int
+    fidelity: float
+    threads: int  # inference threads on this machine
+    train_threads: int
+    measure_timeout_s: float
+    model_path: str | None
+
+
+def run_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int = 0, *,
+              metric: str | None = None, folds: int = 5, fidelity: float = 1.0,
+              limits: TrialLimits = TrialLimits(), run_id: str | None = None,
+              source: str = SOURCE, model_path: str | Path | None = None) -> TrialResult:
+    """Evaluate ``config`` on ``dataset`` and measure it on ``profile``.
+
+    ``fidelity`` is the fraction of training rows models learn from (validation folds stay
+    whole). ``model_path``, if given, receives the ONNX model as measured (int8 on an int8
+    profile). Raises KBError for invalid arguments; every model outcome is a record.
+    """
+    task = dataset.record.task
+    config = normalize_config(config, task)
+    chosen = metric_for(task, metric)
+    if not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise KBError(f"seed must be a whole number in [0, 2**32), not {seed!r}")
+    if not (isinstance(folds, int) and folds >= 2):
+        raise KBError(f"folds must be a whole number >= 2, not {folds!r}")
+    if not (0 < fidelity <= 1):
+        raise KBError(f"fidelity is the fraction of training rows used, in (0, 1], not {fidelity!r}")
+    machine = detect_machine()
+    require_usable(profile, machine)
+    hardware = hardware_record(machine, profile)
+    plan = _Plan(
+        dataset=dataset, config=config, profile=profile, seed=seed, metric=chosen.name,
+        folds=folds, fidelity=float(fidelity), threads=threads_used(profile, machine),
+        train_threads=limits.train_threads or machine.cores,
+        measure_timeout_s=limits.time_s or DEFAULT_MEASURE_TIMEOUT_S,
+        model_path=str(model_path) if model_path is not None else None)
+    started = datetime.now(timezone.utc)
+    values = _run(plan, limits)
+    identity = dict(
+        dataset_id=dataset.record.dataset_id, hardware_id=hardware.hardware_id,
+        config=canonical_json(config), model_family=config["family"], metric=chosen.name,
+        direction=chosen.direction, source=source, seed=seed, fidelity=float(fidelity),
+        run_id=run_id, code_version=code_version(), library_versions=json.dumps(_library_versions()),
+        started_at=started, finished_at=datetime.now(timezone.utc))
+    try:
+        trial = with_keys(Trial(**identity, **values))
+    except ValidationError as e:
+        # A value the store would refuse; the trial is still recorded, as a failure to fix.
+        trial = with_keys(Trial(**identity, status="failed",
+                                failure_reason=f"internal: the trial's values are invalid ({e})"))
+    return TrialResult(trial, hardware)
+
+
+def _run(plan: _Plan, limits: TrialLimits) -> dict:
+    """The trial's values (Trial fields), run in a limited child process or here."""
+    if not limits.isolate:
+        try:
+            return evaluate(plan, report=lambda **_: None)
+        except Exception as e:  # a bug outside the stage guards; still a record
+            return _failed("internal", f"{type(e).__name__}: {e}")
+    from search.isolation import Limits, run_isolated
+
+    finished = run_isolated(evaluate, {"plan": plan}, Limits(limits.time_s, limits.memory_mb))
+    if finished.ended == "returned":
+        return finished.value
+    reached = dict(finished.reported)
+    stage = reached.pop("stage", "start-up (loading libraries and data)")
+    if finished.ended == "timeout":
+        return {**reached, "status": "timeout", "failure_reason":
+                f"timeout: the trial took longer than {limits.time_s:g} s (it was in {stage})"}
+    if finished.ended == "memory":
+        return {**reached, **_failed("memory limit", (
+            f"the trial's processes used more than {limits.memory_mb:g} MB "
+            f"(it was in {stage})"))}
+    if finished.ended == "died":
+        return {**reached, **_failed("crashed", f"{finished.error} (it was in {stage})")}
+    return {**reached, **_failed("internal", f"{finished.error} (it was in {stage})")}
+
+
+def _failed(stage: str, reason: str) -> dict:
+    return {"status": "failed", "failure_reason": f"{stage}: {reason}"}
+
+
+def evaluate(plan: _Plan, report) -> dict:
+    """Train, export and measure; returns Trial fields. Runs in the trial's own process.
+
+    ``report(stage=..., **fields)`` records progress, so a trial cut short by a limit still
+    says where it was and keeps what it had measured.
+    """
+    import sklearn.ensemble  # noqa: F401
+    from threadpoolctl import threadpool_limits
+
+    # A limit reaches only the thread pools of libraries already loaded, hence the import
+    # above (scikit-learn's OpenMP, SciPy's BLAS); without it HistGradientBoosting takes
+    # every core, and on a busy machine its spinning threads stretch training many times over.
+    with warnings.catch_warnings(), threadpool_limits(plan.train_threads):
+        # Convergence and feature-name warnings would reach a user's terminal from every
+        # fold; what matters about the model is in the record.
+        warnings.simplefilter("ignore")
+        rng = np.random.default_rng(plan.seed)
+        data = _prepare(plan, rng)
+        values: dict = {"batch_size": plan.profile.batch_size}
+        try:
+            model = _train(plan, data, values, report)
+            model_bytes = _export(plan, data, model, values, report)
+            outputs = _measure(plan, data, model_bytes, values, report, rng)
+            _check_parity(plan, data, model, outputs, values)
+        except _StageFailed as failure:
+            return {**values, "status": "failed", "failure_reason": str(failure)}
+    ceiling = plan.profile.memory_limit_mb
+    if ceiling is not None and values["peak_memory_mb"] > ceiling:
+        return {**values, "status": "infeasible", "failure_reason": (
+            f"memory: inference peaked at {values['peak_memory_mb']:.1f} MB, above the "
+            f"{ceiling:g} MB ceiling of profile {plan.profile.name}")}
+    return {**values, "status": "ok"}
+
+
+class _StageFailed(Exception):
+    def __init__(self, stage: str, reason: str):
+        super().__init__(f"{stage}: {reason}")
+
+
+@dataclass(frozen=True)
+class _Data:
+    """The dataset as the stages use it."""
+
+    X: pd.DataFrame  # the raw features, which the ONNX model is fed from
+    layout: FeatureLayout
+    frame: pd.DataFrame  # ``layout.model_frame(X)``, which the pipeline learns from
+    y: np.ndarray  # class codes 0..C-1, or values
+    classes: np.ndarray | None  # the labels the codes stand for
+    refit_rows: np.ndarray
+    parity_rows: np.ndarray  # held out of the refit
+
+    @property
+    def n_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+
+def _prepare(plan: _Plan, rng: np.random.Generator) -> _Data:
+    from search.cv import fidelity_rows, sample_rows
+    from search.preprocess import feature_layout
+
+    X = plan.dataset.X
+    layout = feature_layout(X)
+    y, classes = _encode_target(plan.dataset.y, plan.dataset.record.task)
+    codes = None if classes is None else y
+    everything = np.arange(len(X))
+    n_parity = min(PARITY_MAX_ROWS, max(1, round(PARITY_FRACTION * len(X))))
+    refit_rows = sample_rows(everything, codes, len(X) - n_parity, rng)
+    return _Data(X=X, layout=layout, frame=layout.model_frame(X), y=y, classes=classes,
+                 refit_rows=fidelity_rows(refit_rows, codes, plan.fidelity, rng),
+                 parity_rows=np.setdiff1d(everything, refit_rows))
+
+
+def _train(plan: _Plan, data: _Data, values: dict, report):
+    """Cross-validate, then refit; the refitted pipeline is the model exported."""
+    from sklearn.pipeline import Pipeline
+
+    from search.cv import cross_validate, fit
+    from search.families import build_estimator
+    from search.metrics import METRICS
+    from search.preprocess import build_preprocessor
+
+    task, config = plan.dataset.record.task, plan.config
+
+    def make_model():
+        preprocess = build_preprocessor(data.layout, imputation=config["imputation"],
+                                        scaling=config["scaling"], encoding=config["encoding"])
+        return Pipeline([("preprocess", preprocess),
+                         ("model", build_estimator(config, task, plan.seed, plan.train_threads))])
+
+    started = time.perf_counter()
+    try:
+        cv = cross_validate(make_model, data.frame, data.y, data.n_classes,
+                            METRICS[plan.metric], plan.folds, plan.seed, plan.fidelity,
+                            lambda i, n: report(stage=f"cross-validation (fold {i} of {n})"))
+        values.update(score=cv.score, score_std=cv.score_std)
+        report(stage="refit", **values)
+        model = fit(make_model(), data.frame.iloc[data.refit_rows], data.y[data.refit_rows])
+    except Exception as e:
+        raise _StageFailed("training", _describe(e)) from e
+    values["train_seconds"] = time.perf_counter() - started
+    return model
+
+
+def _export(plan: _Plan, data: _Data, model, values: dict, report) -> bytes:
+    """The model as ONNX bytes, quantized if the profile says so."""
+    from search.export import ExportError, count_parameters, quantize_int8, to_onnx
+
+    report(stage="export", **values)
+    started = time.perf_counter()
+    try:
+        onx = to_onnx(model, data.layout, plan.dataset.record.task, plan.config,
+                      classes=None if data.classes is None else [str(c) for c in data.classes])
+        values["n_parameters"] = count_parameters(onx)
+        if plan.profile.quantization == "int8":
+            onx, values["quantized_weights"] = quantize_int8(onx)
+    except ExportError as e:
+        raise _StageFailed("export", str(e)) from e
+    model_bytes = onx.SerializeToString()
+    values.update(model_bytes=len(model_bytes), export_seconds=time.perf_counter() - started)
+    return model_bytes
+
+
+def _measure(plan: _Plan, data: _Data, model_bytes: bytes, values: dict, report,
+             rng: np.random.Generator) -> np.ndarray:
+    """Latency and memory on the profile, in a fresh process; returns the parity outputs."""
+    from search.export import output_name
+    from search.measure import MeasureError, MeasureRequest, measure_in_fresh_process
+
+    report(stage="measurement", **values)
+    started = time.perf_counter()
+    X, layout, batch_size = data.X, data.layout, plan.profile.batch_size
+    with tempfile.TemporaryDirectory(prefix="metakb-model-") as folder:
+        path = Path(folder) / "model.onnx"
+        path.write_bytes(model_bytes)
+        if plan.model_path:
+            shutil.copyfile(path, plan.model_path)
+        timing_rows = rng.permutation(len(X))[:SINGLE_ROW_INPUTS]
+        batch_rows = rng.choice(len(X), batch_size, replace=batch_size > len(X))
+        request = MeasureRequest(
+            model_path=str(path), profile=plan.profile, threads=plan.threads,
+            single_rows=[layout.onnx_inputs(X.iloc[[i]]) for i in timing_rows],
+            batch=layout.onnx_inputs(X.iloc[batch_rows]),
+            parity_rows=layout.onnx_inputs(X.iloc[data.parity_rows]),
+            output=output_name(plan.dataset.record.task))
+        try:
+            measured = measure_in_fresh_process(request, plan.measure_timeout_s)
+        except MeasureError as e:
+            raise _StageFailed("measurement", str(e)) from e
+    values.update(
+        latency_p50_ms=measured.latency_p50_ms, latency_p95_ms=measured.latency_p95_ms,
+        latency_batch_p50_ms=measured.batch_p50_ms, latency_batch_p95_ms=measured.batch_p95_ms,
+        peak_memory_mb=measured.peak_memory_mb, background_cpu=measured.background_cpu,
+        measure_seconds=time.perf_counter() - started)
+    return measured.outputs
+
+
+def _check_parity(plan: _Plan, data: _Data, model, outputs: np.ndarray, values: dict) -> None:
+    """The ONNX outputs against the trained model's on the held-out rows."""
+    rows = data.frame.iloc[data.parity_rows]
+    classifier = data.n_classes is not None
+    reference = np.asarray(model.predict_proba(rows) if classifier else model.predict(rows),
+                           dtype=np.float64)
+    difference = np.abs(np.asarray(outputs, dtype=np.float64).reshape(reference.shape) - reference)
+    error = float(difference.max()) if difference.size else 0.0
+    values["parity_error"] = error if math.isfinite(error) else None
+    # Regression outputs are judged in standard deviations of the target, so one tolerance
+    # serves house prices and percentages alike; the stored error stays in target units.
+    tolerance = plan.profile.tolerance
+    allowed = tolerance * (1.0 if classifier else (float(np.std(data.y)) or 1.0))
+    if not error <= allowed:  # NaN fails too
+        raise _StageFailed("parity", (
+            f"the ONNX model differs from the trained model by up to {error:.3g} "
+            f"({'probability' if classifier else 'target units'}) on {len(rows)} held-out "
+            f"rows; the profile allows {allowed:.3g}"
+            + ("" if classifier else f" ({tolerance:g} standard deviations)")))
+
+
+def _encode_target(y, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(targets, classes): class codes 0..C-1 and the labels they stand for, or floats."""
+    if task == "regression":
+        return y.to_numpy(dtype=np.float64), None
+    values = y.to_numpy()
+    if values.dtype == object:  # mixed kinds cannot be sorted; their text can
+        values = values.astype(str)
+    classes, codes = np.unique(values, return_inverse=True)
+    return codes.astype(np.int64), classes
+
+
+def _describe(error: Exception) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0][:400] if text else ''}"
+
+
+def _library_versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in LIBRARIES:
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return out

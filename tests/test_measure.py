@@ -1,0 +1,48 @@
+"""Timing and memory measurement: how series are timed and summarised (pure parts), and a real
+measurement of a small model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from search.measure import MIN_TIMED_RUNS, _BackgroundLoad, time_runs, typical
+
+
+def test_typical_latency_is_the_quietest_stretch():
+    quiet = np.full(400, 1.0)
+    stalled = np.concatenate([np.full(200, 1.4), np.full(200, 1.0)])  # a stall, then quiet
+    assert typical(quiet) == 1.0
+    assert typical(stalled) == 1.0
+    assert np.median(stalled) == 1.2  # what a plain median would have said
+    assert typical(np.array([3.0, 1.0])) == 1.0  # fewer runs than stretches
+
+
+def test_time_runs_honours_repeats_and_time_floor():
+    calls = []
+
+    def run(feed):
+        calls.append(feed)
+
+    times = time_runs(run, ["a", "b", "c"], warmup=2, repeats=25, min_seconds=0, max_seconds=10)
+    assert len(times) == 25 and len(calls) == 27 and calls[:3] == ["a", "b", "a"]
+    floor = time_runs(run, ["a"], warmup=0, repeats=10, min_seconds=0.05, max_seconds=10)
+    assert len(floor) > 10 and (floor >= 0).all()
+
+
+def test_time_runs_stops_at_the_ceiling_after_the_minimum():
+    import time
+
+    times = time_runs(lambda _: time.sleep(0.01), ["a"], warmup=0, repeats=1000, min_seconds=0,
+                      max_seconds=0.05)
+    assert len(times) == MIN_TIMED_RUNS
+    assert times.min() >= 10  # milliseconds
+
+
+def test_background_load_is_measured_on_linux():
+    import sys
+
+    load = _BackgroundLoad()
+    sum(range(10**6))
+    cores = load.cores()
+    if sys.platform.startswith("linux"):
+        assert cores is not None and cores >= 0
