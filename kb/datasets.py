@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kb.errors import KBError
+from kb.errors import KBError, first_line
 from kb.keys import KEY_LENGTH
 from kb.schema import TASKS, Dataset
-from kb.shards import write_atomically
+from kb.shards import read_verified, write_atomically
 from kb.tabular_io import check_content, split_extension
 
 SKLEARN_DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
@@ -85,7 +85,7 @@ def read_frame(source: str | os.PathLike) -> pd.DataFrame:
         raise KBError(f"{path} is empty") from None
     except Exception as e:
         raise KBError(f"{path} cannot be read as {extension.lstrip('.').upper()} "
-                      f"({str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__})") from None
+                      f"({first_line(e)})") from None
     frame.columns = [str(c) for c in frame.columns]  # Parquet and the KB need text names
     if frame.shape[1] == 0:
         raise KBError(f"{path} has no columns")
@@ -119,6 +119,10 @@ def _read_arff(path: Path, gz: bool) -> pd.DataFrame:
     for name, kind in data["attributes"]:
         if isinstance(kind, str) and kind.upper() in ("NUMERIC", "REAL", "INTEGER"):
             frame[name] = pd.to_numeric(frame[name])
+        elif isinstance(kind, list):
+            # Nominal: categories even when the labels look like numbers ({1,2,3}), as OpenML
+            # counts them.
+            frame[name] = pd.Categorical(frame[name], categories=kind)
     return frame
 
 
@@ -251,19 +255,21 @@ def register(kb, loaded: LoadedDataset) -> tuple[Dataset, bool]:
     if existing is not None:
         return existing, False
     relative = f"{DATA_DIR}/{loaded.record.dataset_id}.parquet"
-    frame = loaded.frame
+    if not (kb.root / relative).exists():
+        write_atomically(_as_arrow(loaded.frame), kb.root / DATA_DIR, f"{loaded.record.dataset_id}.parquet")
+    record = replace(loaded.record, data_file=relative, added_at=datetime.now(timezone.utc))
+    kb.append("datasets", [record], on_conflict="keep")
+    return record, True
+
+
+def _as_arrow(frame: pd.DataFrame) -> pa.Table:
     try:
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        return pa.Table.from_pandas(frame, preserve_index=False)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         # Columns mixing numbers and text are stored as text; missing cells stay missing.
         mixed = [c for c in frame.columns if frame[c].dtype == object]
         frame = frame.assign(**{c: frame[c].map(lambda v: v if pd.isna(v) else str(v)) for c in mixed})
-        table = pa.Table.from_pandas(frame, preserve_index=False)
-    if not (kb.root / relative).exists():
-        write_atomically(table, kb.root / DATA_DIR, f"{loaded.record.dataset_id}.parquet")
-    record = replace(loaded.record, data_file=relative, added_at=datetime.now(timezone.utc))
-    kb.append("datasets", [record], on_conflict="keep")
-    return record, True
+        return pa.Table.from_pandas(frame, preserve_index=False)
 
 
 def find(kb, dataset: str, *, by_name: bool = True) -> Dataset | None:
@@ -287,6 +293,12 @@ def get(kb, dataset: str) -> Dataset:
     return found
 
 
+def read_data_file(path: Path) -> pd.DataFrame:
+    """A KB data file as the frame it was registered from; raises if the file is damaged
+    (its pages fail their checksums, or its column metadata no longer parses)."""
+    return read_verified(path).to_pandas()
+
+
 def load_registered(kb, dataset: str) -> LoadedDataset:
     """A registered dataset's data, read from the KB's own copy."""
     record = get(kb, dataset)
@@ -297,7 +309,12 @@ def load_registered(kb, dataset: str) -> LoadedDataset:
     if not path.is_file():
         raise KBError(f"the data file of dataset {record.name} is missing ({path}); "
                       f"`kb validate` lists what else is")
-    return LoadedDataset(record, pd.read_parquet(path))
+    try:
+        frame = read_data_file(path)
+    except Exception as e:
+        raise KBError(f"the data file of dataset {record.name} ({path}) is unreadable "
+                      f"({first_line(e)}); register the data again with `kb datasets add`") from None
+    return LoadedDataset(record, frame)
 
 
 # -- the datasets that ship with metakb --------------------------------------------------------

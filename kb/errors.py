@@ -3,6 +3,17 @@
 from __future__ import annotations
 
 
+def first_line(error: BaseException, *, with_type: bool = False, limit: int = 400) -> str:
+    """An exception's message cut to its first line (and ``limit`` characters), for one-line
+    reports; the exception's type name where the message is empty or ``with_type`` is set."""
+    text = str(error).strip()
+    line = text.splitlines()[0][:limit] if text else ""
+    name = type(error).__name__
+    if not line:
+        return name
+    return f"{name}: {line}" if with_type else line
+
+
 class KBError(Exception):
     """A problem with the user's input or knowledge base, stated so they know what to do."""
 
@@ -16,9 +27,10 @@ class ValidationError(KBError):
         self.source = source
         self.row = row
         self.field = field
-        where = [p for p in (source, f"row {row}" if row is not None else None,
-                             f"field {field!r}" if field else None) if p]
-        super().__init__(f"{', '.join(where)}: {problem}" if where else problem)
+        where = ", ".join(p for p in (f"row {row}" if row is not None else None,
+                                      f"field {field!r}" if field else None) if p)
+        message = f"{where}: {problem}" if where else problem
+        super().__init__(f"{source}: {message}" if source else message)
 
     def located(self, source: str) -> "ValidationError":
         """The same error, naming the file it came from."""

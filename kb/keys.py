@@ -1,14 +1,15 @@
 """Canonical JSON and the content hashes that make row keys stable.
 
-A key is the first 16 hex digits of the MD5 of the key's source columns, each rendered as
-text and joined by the unit separator. MD5 is used for speed and spread, not for security.
-All keys are computed in one place (``derive_key``), over whole Arrow columns, so a record
-built in Python and the same row ingested from a file get the same key.
+A derived key is the first 16 hex digits of the MD5 of the key's source columns, each
+rendered as text and joined by the unit separator. MD5 is used for speed and spread, not for
+security. Every derived key (trial, config, hardware, fragment, architecture ids) is computed
+here (``derive_key``), over whole Arrow columns, so a record built in Python and the same row
+ingested from a file get the same key. A dataset's id is not derived from its row but from
+its data (``kb.datasets.fingerprint``), with the same length.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from typing import Any
@@ -45,11 +46,6 @@ def _json_default(value: Any):
             raise ValueError(f"{out} is not a valid JSON number")
         return out
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def content_hash(data: bytes) -> str:
-    """A short stable hash of raw bytes (used for dataset contents)."""
-    return hashlib.sha256(data).hexdigest()[:KEY_LENGTH]
 
 
 def _render(name: str, arrow_type: pa.DataType) -> str:

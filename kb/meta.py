@@ -25,13 +25,18 @@ Migration = Callable[[Path], None]
 MIGRATIONS: dict[int, Migration] = {}
 
 
-def code_version() -> str:
+def package_version(name: str) -> str | None:
+    """The installed version of distribution ``name``, or None if it is not installed."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("metakb")
+        return version(name)
     except PackageNotFoundError:
-        return "unknown"
+        return None
+
+
+def code_version() -> str:
+    return package_version("metakb") or "unknown"
 
 
 def meta_path(root: Path) -> Path:
@@ -41,7 +46,7 @@ def meta_path(root: Path) -> Path:
 def read_meta(root: Path) -> dict[str, str]:
     path = meta_path(root)
     try:
-        table = pq.read_table(path)
+        table = pq.ParquetFile(path).read()  # not read_table: that loads pyarrow.dataset and pandas
     except (FileNotFoundError, NotADirectoryError):
         raise KBError(f"no knowledge base at {root}; create one with `kb init --kb {root}`") from None
     except Exception as e:  # a damaged meta file: nothing else can be trusted either
@@ -69,9 +74,10 @@ def schema_version(meta: dict[str, str], root: Path) -> int:
         raise KBError(f"the meta table of {root} has no valid schema_version") from None
 
 
-def check_version(root: Path, migrations: dict[int, Migration] = MIGRATIONS) -> int:
+def check_version(root: Path, migrations: dict[int, Migration] = MIGRATIONS, *,
+                  meta: dict[str, str] | None = None) -> int:
     """The KB's schema version if this code can use it; otherwise say what to do."""
-    version = schema_version(read_meta(root), root)
+    version = schema_version(meta if meta is not None else read_meta(root), root)
     if version == SCHEMA_VERSION:
         return version
     if version > SCHEMA_VERSION:

@@ -32,6 +32,10 @@ TRIAL_STATUSES = ("ok", "failed", "timeout", "infeasible")
 DIRECTIONS = ("maximize", "minimize")
 HARDWARE_KINDS = ("cpu", "gpu", "accelerator", "external")
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+# How rows enter and leave: what to do with a row whose key is stored with other content, and
+# the file formats tables are read from and written to.
+ON_CONFLICT = ("error", "keep", "replace")
+TABLE_FORMATS = ("parquet", "csv", "jsonl")
 
 
 def _choices(values: tuple[str, ...]) -> dict:

@@ -10,6 +10,7 @@ nothing, and readers that meet two versions of a key keep the newer one.
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,17 +20,17 @@ from typing import Any, Literal
 import duckdb
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from kb import meta as kb_meta
-from kb.errors import CorruptShardError, KBError, ValidationError
-from kb.schema import RECORD_TABLES, TABLES, TableSpec, table_spec
+from kb.errors import CorruptShardError, KBError, ValidationError, first_line
+from kb.schema import ON_CONFLICT, RECORD_TABLES, TABLES, TableSpec, table_spec
 from kb.shards import (
-    Shard, leftover_temporaries, list_shards, quarantine, read_footer, write_shard,
+    Shard, leftover_temporaries, list_shards, quarantine, read_footer, read_verified, write_shard,
 )
 from kb.validation import Prepared, prepare_rows, prepare_table
 
 OnConflict = Literal["error", "keep", "replace"]
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 _DUCKDB_TYPES = {
     pa.string(): "VARCHAR",
@@ -78,19 +79,18 @@ class KnowledgeBase:
 
     def __init__(self, path: str | os.PathLike, *, migrations=kb_meta.MIGRATIONS):
         self.root = Path(path)
-        self.schema_version = kb_meta.check_version(self.root, migrations)
+        self._meta = kb_meta.read_meta(self.root)
+        self.schema_version = kb_meta.check_version(self.root, migrations, meta=self._meta)
         self._con = duckdb.connect()
         self._con.execute("SET TimeZone = 'UTC'")
         # One DuckDB connection serves every call; the lock lets threads share a KnowledgeBase.
         self._lock = threading.RLock()
         self._views: dict[str, _View] = {}
         for name, spec in TABLES.items():
-            self._con.register(f"_empty_{name}", spec.arrow_schema.empty_table())
-            self._con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM "_empty_{name}"')
+            self._con.execute(f'CREATE VIEW "{name}" AS {_empty_select(spec)}')
             self._views[name] = _View()
         meta_file = _sql_list([str(kb_meta.meta_path(self.root))])
         self._con.execute(f"CREATE VIEW meta AS SELECT * FROM read_parquet({meta_file})")
-        self._meta = kb_meta.read_meta(self.root)
 
     @classmethod
     def create(cls, path: str | os.PathLike) -> "KnowledgeBase":
@@ -155,7 +155,7 @@ class KnowledgeBase:
 
     def _append_prepared(self, spec: TableSpec, prepared: Prepared,
                          on_conflict: OnConflict) -> AppendResult:
-        if on_conflict not in ("error", "keep", "replace"):
+        if on_conflict not in ON_CONFLICT:
             raise ValueError(f"on_conflict must be error, keep or replace, not {on_conflict!r}")
         new = prepared.table
         present, differing = self._match_existing(spec, new)
@@ -214,7 +214,10 @@ class KnowledgeBase:
     def query(self, sql: str, params: Sequence[Any] | Mapping[str, Any] | None = None, *,
               output: Literal["arrow", "pandas"] = "arrow"):
         """Run ``sql`` over the tables (as views of the same names); values go in ``params``."""
-        for name in TABLES:
+        # Only the tables the SQL names are brought up to date: noticing a new shard of a big
+        # table costs a scan, which a query of another table should not pay. A name that only
+        # appears in a string or comment refreshes a table needlessly, which is harmless.
+        for name in TABLES.keys() & {word.lower() for word in _WORD.findall(sql)}:
             self._refresh(name)
         if output not in ("arrow", "pandas"):
             raise ValueError(f"output must be 'arrow' or 'pandas', not {output!r}")
@@ -264,7 +267,7 @@ class KnowledgeBase:
         except duckdb.Error as e:
             shard = self._shard_named_in(str(e)) or self._find_unreadable_shard()
             if shard is not None:
-                raise CorruptShardError(str(shard), str(e).splitlines()[0]) from None
+                raise CorruptShardError(str(shard), first_line(e)) from None
             raise
 
     def _shard_named_in(self, message: str) -> Path | None:
@@ -317,7 +320,7 @@ class KnowledgeBase:
             else:
                 body = f"SELECT {select} FROM {source}"
         else:
-            body = f'SELECT * FROM "_empty_{table}"'
+            body = _empty_select(spec)
         self._run(f'CREATE OR REPLACE VIEW "{table}" AS {body}')
         self._views[table] = new_view
         return new_view
@@ -329,7 +332,7 @@ class KnowledgeBase:
         except FileNotFoundError:
             raise
         except Exception as e:
-            raise CorruptShardError(str(path), str(e).splitlines()[0] if str(e) else type(e).__name__) from None
+            raise CorruptShardError(str(path), first_line(e)) from None
 
     # -- maintenance -----------------------------------------------------------------------
 
@@ -435,23 +438,35 @@ class KnowledgeBase:
         return out
 
     def _data_file_problems(self) -> list[Problem]:
+        from kb.datasets import read_data_file
+
         self._refresh("datasets")
         rows = self._run(
             "SELECT dataset_id, data_file FROM datasets WHERE data_file IS NOT NULL")
+        out = []
         missing = [(d, f) for d, f in rows if not (self.root / f).is_file()]
-        if not missing:
-            return []
-        return [Problem("missing_data_file", "datasets",
-                        f"{len(missing)} dataset(s) lack their data file (e.g. {missing[0][1]} "
-                        f"for {missing[0][0]})")]
+        if missing:
+            out.append(Problem("missing_data_file", "datasets",
+                               f"{len(missing)} dataset(s) lack their data file (e.g. "
+                               f"{missing[0][1]} for {missing[0][0]})"))
+        for dataset_id, data_file in rows:
+            path = self.root / data_file
+            if not path.is_file():
+                continue
+            try:
+                read_data_file(path)
+            except Exception as e:
+                out.append(Problem("unreadable_data_file", "datasets",
+                                   f"{path} (dataset {dataset_id}): {first_line(e)}", path))
+        return out
 
 
 def _unreadable(path: Path, spec: TableSpec) -> str | None:
     """Why the shard at ``path`` cannot be used, or None if it reads and fits the table."""
     try:
-        table = pq.read_table(path, page_checksum_verification=True)
+        table = read_verified(path)
     except Exception as e:
-        return str(e).splitlines()[0] if str(e) else type(e).__name__
+        return first_line(e)
     for f in table.schema:
         if f.name not in spec.column_names:
             return f"unknown column {f.name!r}"
@@ -459,6 +474,12 @@ def _unreadable(path: Path, spec: TableSpec) -> str | None:
         if f.type != expected:
             return f"column {f.name!r} is {f.type}, the table needs {expected}"
     return None
+
+
+def _empty_select(spec: TableSpec) -> str:
+    """A query with the table's columns and types and no rows (the view of an empty table)."""
+    columns = ", ".join(f'NULL::{_DUCKDB_TYPES[c.arrow_type]} AS "{c.name}"' for c in spec.columns)
+    return f"SELECT {columns} WHERE false"
 
 
 def _sql_list(values: list[str]) -> str:

@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.csv as pcsv
 import pyarrow.parquet as pq
 
-from kb.errors import KBError
+from kb.errors import KBError, first_line
+from kb.schema import TABLE_FORMATS
 
-TABLE_FORMATS = ("parquet", "csv", "jsonl")
-_EXTENSIONS = {
+TABLE_EXTENSIONS = {
     ".parquet": "parquet", ".pq": "parquet",
     ".csv": "csv", ".tsv": "csv",
     ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -47,10 +47,10 @@ def table_format(path: Path, given: str | None = None) -> str:
             raise KBError(f"unknown file format {given!r}; expected one of {', '.join(TABLE_FORMATS)}")
         return given
     extension, _ = split_extension(path)
-    if extension not in _EXTENSIONS:
+    if extension not in TABLE_EXTENSIONS:
         raise KBError(f"{path}: cannot tell the format from the extension {extension or '(none)'!r}; "
                       f"use .parquet, .csv or .jsonl, or name the format")
-    return _EXTENSIONS[extension]
+    return TABLE_EXTENSIONS[extension]
 
 
 def sniff(path: Path) -> str:
@@ -86,7 +86,7 @@ def check_content(path: Path, expected: str, gz: bool = False) -> None:
         raise KBError(f"{path} is empty")
     if gz:
         if found != "gzip-compressed":
-            raise KBError(f"{path} is named .gz but is {_a(found)}")
+            raise KBError(f"{path} is named .gz but is {found}")
         with gzip.open(path, "rb") as f:
             try:
                 head = f.read(4096)
@@ -98,13 +98,9 @@ def check_content(path: Path, expected: str, gz: bool = False) -> None:
             raise KBError(f"{path} does not hold text once decompressed")
         return
     if expected == "parquet" and found != "a Parquet file":
-        raise KBError(f"{path} is named as Parquet but is {_a(found)}")
+        raise KBError(f"{path} is named as Parquet but is {found}")
     if expected == "text" and found != "text":
-        raise KBError(f"{path} is named as a text file but is {_a(found)}")
-
-
-def _a(found: str) -> str:
-    return "text" if found == "text" else found
+        raise KBError(f"{path} is named as a text file but is {found}")
 
 
 def read_table_file(path: Path, fmt: str) -> pa.Table | list[dict]:
@@ -116,7 +112,7 @@ def read_table_file(path: Path, fmt: str) -> pa.Table | list[dict]:
         try:
             return pq.read_table(path)
         except Exception as e:
-            raise KBError(f"{path} is not a readable Parquet file ({_first_line(e)})") from None
+            raise KBError(f"{path} is not a readable Parquet file ({first_line(e)})") from None
     check_content(path, "text", gz)
     if fmt == "csv":
         return read_csv_as_text(path)
@@ -153,7 +149,7 @@ def read_csv_as_text(path: Path, delimiter: str | None = None) -> pa.Table:
             ),
         )
     except pa.ArrowInvalid as e:
-        raise KBError(f"{path} is not a readable CSV file ({_first_line(e)})") from None
+        raise KBError(f"{path} is not a readable CSV file ({first_line(e)})") from None
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -184,9 +180,9 @@ def _keep_constant(name: str) -> float:
 
 def write_table_file(table: pa.Table, path: Path, fmt: str) -> None:
     """Write ``table`` to ``path`` atomically: a failed write leaves no partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    from kb.shards import atomic_write
+
+    def write(tmp: Path) -> None:
         if fmt == "parquet":
             pq.write_table(table, tmp, compression="zstd")
         elif fmt == "csv":
@@ -197,9 +193,10 @@ def write_table_file(table: pa.Table, path: Path, fmt: str) -> None:
                     f.write(json.dumps(row, ensure_ascii=False, default=_json_value) + "\n")
         else:
             raise KBError(f"unknown file format {fmt!r}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    if path.is_dir():
+        raise KBError(f"{path} is a folder; give a file name")
+    atomic_write(path.parent, path.name, write)
 
 
 def _json_value(value):
@@ -208,6 +205,3 @@ def _json_value(value):
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
-def _first_line(e: Exception) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__

@@ -124,3 +124,30 @@ def test_the_readme_commands_are_the_ones_ci_runs():
     test = next(line for line in readme.splitlines() if "pytest" in line and not line.startswith("#"))
     assert install.strip() in ci
     assert test.strip() in ci
+
+
+def test_opening_a_kb_imports_neither_pandas_nor_the_cli_s_table_printer(cli):
+    cli("init")
+    code = (f"import sys; from kb import KnowledgeBase; KnowledgeBase({str(cli.kb_path)!r}).counts(); "
+            "print([m for m in ('pandas', 'rich') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_file_that_cannot_be_written_is_a_one_line_error(cli, tmp_path):
+    cli("init")
+    (tmp_path / "afile").write_text("not a folder")
+    result = cli("export", "datasets", "--out", tmp_path / "afile" / "datasets.csv")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output and result.stderr.count("\n") == 1
+
+
+def test_json_output_of_init_export_compact_and_times_in_iso_8601(cli, tmp_path):
+    made = json.loads(cli("init", "--json").output)
+    assert made["created"] is True and made["schema_version"] == 1
+    cli("datasets", "add", "sklearn:iris")
+    exported = json.loads(cli("export", "datasets", "--out", tmp_path / "datasets.jsonl", "--json").output)
+    assert exported == {"table": "datasets", "rows": 1, "path": str(tmp_path / "datasets.jsonl"), "format": "jsonl"}
+    assert json.loads(cli("compact", "--json").output) == {}
+    [row] = json.loads(cli("query", "SELECT added_at FROM datasets", "--json").output)
+    assert "T" in row["added_at"]

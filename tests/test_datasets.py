@@ -221,3 +221,24 @@ def load_frame_for_test(frame):
     record = Dataset(dataset_id=fingerprint(frame, "y"), name="mixed", task="binary", target="y",
                      n_rows=len(frame), n_features=1, source="test")
     return LoadedDataset(record, frame)
+
+
+def test_a_damaged_data_file_is_a_one_line_error_and_validate_reports_it(kb, cli, tmp_path):
+    record, _ = register(kb, load("sklearn:iris"))
+    path = kb.root / record.data_file
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2: len(data) // 2 + 64] = bytes(64)
+    path.write_bytes(bytes(data))
+    with pytest.raises(KBError, match="is unreadable"):
+        load_registered(kb, "iris")
+    result = cli("validate", kb=kb.root)
+    assert result.exit_code == 1 and "unreadable_data_file" in result.output
+
+
+def test_arff_nominal_attributes_stay_categories_even_when_they_look_like_numbers(tmp_path):
+    path = tmp_path / "sizes.arff"
+    path.write_text("@RELATION s\n@ATTRIBUTE size {1,2,3}\n@ATTRIBUTE x NUMERIC\n"
+                    "@ATTRIBUTE class {a,b}\n@DATA\n1,0.5,a\n3,1.5,b\n2,?,a\n")
+    frame = load(path).frame
+    assert frame["size"].dtype == "category" and list(frame["size"].cat.categories) == ["1", "2", "3"]
+    assert frame["x"].dtype.kind == "f"

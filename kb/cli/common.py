@@ -45,7 +45,12 @@ def json_option(command):
 
 
 def print_json(value) -> None:
-    click.echo(json.dumps(value, indent=2, default=str, ensure_ascii=False))
+    click.echo(json.dumps(value, indent=2, default=_json_default, ensure_ascii=False))
+
+
+def _json_default(value):
+    # Times as ISO 8601 (as `kb export` writes them); paths and the rest as text.
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
 def print_table(rows: list[dict], columns: list[str] | None = None, title: str | None = None) -> None:

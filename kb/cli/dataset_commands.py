@@ -10,7 +10,13 @@ from kb.schema import TASKS
 
 @click.group()
 def datasets() -> None:
-    """Register datasets (CSV, TSV, Parquet, ARFF, scikit-learn) and list them."""
+    """Register datasets (CSV, TSV, Parquet, ARFF, scikit-learn) and list them.
+
+    \b
+    Examples:
+      kb datasets add churn.csv --target churned
+      kb datasets list --task binary
+    """
 
 
 @datasets.command("add")

@@ -12,7 +12,8 @@ from kb.cli.common import Settings
 
 
 class KBGroup(click.Group):
-    """Turns a user error (``KBError``) into one line on stderr and exit status 1."""
+    """Turns a user error (``KBError``, or a file that cannot be read or written) into one
+    line on stderr and exit status 1."""
 
     def invoke(self, ctx: click.Context):
         from kb.errors import KBError  # light: no third-party imports
@@ -21,8 +22,11 @@ class KBGroup(click.Group):
             return super().invoke(ctx)
         except KBError as e:
             raise click.ClickException(str(e)) from None
-        except PermissionError as e:
-            raise click.ClickException(f"{e.filename}: permission denied") from None
+        except OSError as e:
+            # A file the user named cannot be read or written (missing, a folder, no space,
+            # no permission): their problem to fix, so one line, not a traceback.
+            where = f"{e.filename}: " if e.filename else ""
+            raise click.ClickException(f"{where}{e.strerror or e}") from None
 
 
 @click.group(cls=KBGroup, context_settings={"help_option_names": ["-h", "--help"]})

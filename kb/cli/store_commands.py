@@ -7,15 +7,16 @@ from pathlib import Path
 import click
 
 from kb.cli.common import json_option, kb_option, kb_path, open_kb, print_json, print_table
-from kb.schema import TABLES
+from kb.schema import ON_CONFLICT, TABLE_FORMATS, TABLES
 
 TABLE_NAMES = tuple(TABLES)
 
 
 @click.command()
 @click.option("--bundled", is_flag=True, help="Also register the datasets that ship with metakb.")
+@json_option
 @kb_option
-def init(bundled: bool) -> None:
+def init(bundled: bool, as_json: bool) -> None:
     """Create a knowledge base (or open the one that is there).
 
     \b
@@ -28,12 +29,17 @@ def init(bundled: bool) -> None:
 
     existed = meta_path(kb_path()).exists()
     kb = KnowledgeBase.create(kb_path())
-    click.echo(f"{'opened existing' if existed else 'created'} knowledge base at {kb.root} "
-               f"(schema version {kb.schema_version})")
+    if not as_json:
+        click.echo(f"{'opened existing' if existed else 'created'} knowledge base at {kb.root} "
+                   f"(schema version {kb.schema_version})")
+    added = []
     if bundled:
         from kb.cli.dataset_commands import add_bundled
 
-        add_bundled(kb)
+        added = add_bundled(kb, quiet=as_json)
+    if as_json:
+        print_json({"path": str(kb.root.resolve()), "created": not existed,
+                    "schema_version": kb.schema_version, "bundled": added})
 
 
 @click.command()
@@ -69,9 +75,9 @@ def show(as_json: bool) -> None:
               help="What wrote the files: native (metakb tables).")
 @click.option("--table", type=click.Choice(TABLE_NAMES), default=None,
               help="The table the file holds (default: from the file name).")
-@click.option("--file-format", type=click.Choice(["parquet", "csv", "jsonl"]), default=None,
+@click.option("--file-format", type=click.Choice(TABLE_FORMATS), default=None,
               help="File format (default: from the extension).")
-@click.option("--on-conflict", type=click.Choice(["error", "keep", "replace"]), default="error",
+@click.option("--on-conflict", type=click.Choice(ON_CONFLICT), default="error",
               show_default=True,
               help="A row whose key is stored with other content: reject the file, keep the "
                    "stored row, or replace it.")
@@ -124,10 +130,11 @@ def ingest(path: Path, fmt: str, table: str | None, file_format: str | None, on_
 @click.argument("table", type=click.Choice(TABLE_NAMES))
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="File to write; .parquet, .csv or .jsonl.")
-@click.option("--format", "fmt", type=click.Choice(["parquet", "csv", "jsonl"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(TABLE_FORMATS), default=None,
               help="File format (default: from the extension).")
+@json_option
 @kb_option
-def export(table: str, out: Path, fmt: str | None) -> None:
+def export(table: str, out: Path, fmt: str | None, as_json: bool) -> None:
     """Write a table to a Parquet, CSV or JSONL file that `kb ingest` reads back unchanged.
 
     \b
@@ -141,7 +148,10 @@ def export(table: str, out: Path, fmt: str | None) -> None:
     fmt = table_format(out, fmt)
     rows = kb.read(table)
     write_table_file(rows, out, fmt)
-    click.echo(f"wrote {rows.num_rows} {table} rows to {out}")
+    if as_json:
+        print_json({"table": table, "rows": rows.num_rows, "path": str(out), "format": fmt})
+    else:
+        click.echo(f"wrote {rows.num_rows} {table} rows to {out}")
 
 
 @click.command()
@@ -165,9 +175,9 @@ def query(sql: str, params: tuple[str, ...], as_csv: bool, as_json: bool) -> Non
     try:
         result = kb.query(sql, list(params) if params else None)
     except duckdb.Error as e:
-        from kb.errors import KBError
+        from kb.errors import KBError, first_line
 
-        raise KBError(f"query failed: {str(e).splitlines()[0]}") from None
+        raise KBError(f"query failed: {first_line(e)}") from None
     rows = result.to_pylist()
     if as_json:
         print_json(rows)
@@ -215,8 +225,9 @@ def validate(repair: bool, as_json: bool) -> None:
 
 @click.command()
 @click.argument("tables", nargs=-1, type=click.Choice(TABLE_NAMES))
+@json_option
 @kb_option
-def compact(tables: tuple[str, ...]) -> None:
+def compact(tables: tuple[str, ...], as_json: bool) -> None:
     """Merge each table's shards into one (all tables unless named).
 
     Safe while other processes append: shards written meanwhile are kept.
@@ -228,6 +239,9 @@ def compact(tables: tuple[str, ...]) -> None:
     """
     kb = open_kb()
     changed = kb.compact(tables or None)
+    if as_json:
+        print_json({t: {"shards_before": b, "shards_after": a} for t, (b, a) in changed.items()})
+        return
     for table, (before, after) in changed.items():
         click.echo(f"{table}: {before} shards -> {after}")
     if not changed:
@@ -235,8 +249,9 @@ def compact(tables: tuple[str, ...]) -> None:
 
 
 @click.command()
+@json_option
 @kb_option
-def migrate() -> None:
+def migrate(as_json: bool) -> None:
     """Upgrade an older KB to the schema this metakb uses.
 
     \b
@@ -246,7 +261,9 @@ def migrate() -> None:
     from kb.meta import migrate as run_migrate
 
     start, end = run_migrate(kb_path())
-    if start == end:
+    if as_json:
+        print_json({"path": str(kb_path()), "from_version": start, "to_version": end})
+    elif start == end:
         click.echo(f"{kb_path()} is already at schema version {end}")
     else:
         click.echo(f"migrated {kb_path()} from schema version {start} to {end}")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kb.errors import KBError
+from kb.errors import KBError, ValidationError
 from kb.ingest import FileReport
 from kb.schema import TABLE_ORDER, table_spec
-from kb.tabular_io import _EXTENSIONS, read_table_file, split_extension, table_format
+from kb.tabular_io import TABLE_EXTENSIONS, read_table_file, split_extension, table_format
 
 
 def table_for_file(path: Path) -> str | None:
@@ -36,7 +36,7 @@ def ingest_native(kb, path: Path, *, table: str | None = None, on_conflict: str 
     for file in sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")):
         extension, _ = split_extension(file)
         name = table or table_for_file(file)
-        if extension not in _EXTENSIONS:
+        if extension not in TABLE_EXTENSIONS:
             reports.append(FileReport(file, skipped="not a Parquet, CSV or JSONL file"))
         elif name is None:
             reports.append(FileReport(file, skipped="its name does not start with a table name"))
@@ -64,10 +64,10 @@ def ingest_file(kb, path: Path, *, table: str | None, on_conflict: str = "error"
                           f"(one of {', '.join(TABLE_ORDER)})")
         rows = read_table_file(path, table_format(path, file_format))
         result = kb.append(name, rows, on_conflict=on_conflict)
+    except ValidationError as e:
+        return FileReport(path, name, rejected=str(e.located(str(path))))
     except KBError as e:
-        message = str(e)
-        if not message.startswith(str(path)):
-            message = f"{path}: {message}"
-        return FileReport(path, name, rejected=message)
+        message = str(e)  # file-level problems already name the file
+        return FileReport(path, name, rejected=message if str(path) in message else f"{path}: {message}")
     return FileReport(path, name, added=result.added, already_present=result.already_present,
                       replaced=result.replaced)
