@@ -67,38 +67,57 @@ class KBVectors:
     vectors: dict[str, dict[str, float]]
     names: dict[str, str]
     tasks: dict[str, str | None]
+    task: str | None = None  # only datasets of this task were read (None: every task)
 
 
-def stored_vectors(kb, *, task: str | None = None) -> KBVectors:
-    """Every dataset's stored meta-features, converted to metakb's names (ingested ones may be
-    named by OpenML, auto-sklearn or pymfe)."""
+def stored_vectors(kb, *, task: str | None = None, dataset_id: str | None = None) -> KBVectors:
+    """Every dataset's stored meta-features (of ``task``; only ``dataset_id``'s if given),
+    converted to metakb's names (ingested ones may be named by OpenML, auto-sklearn or pymfe)."""
     rows = kb.query(
-        """SELECT m.dataset_id, m.name, m.value, d.name AS dataset_name, d.task
+        """SELECT m.dataset_id, m.extractor, m.name, m.value, d.name AS dataset_name, d.task
            FROM metafeatures m LEFT JOIN datasets d USING (dataset_id)
-           WHERE ? IS NULL OR d.task = ?
-           ORDER BY m.dataset_id, m.name""", [task, task]).to_pylist()
-    raw: dict[str, dict[str, float]] = {}
+           WHERE (? IS NULL OR d.task = ?) AND (? IS NULL OR m.dataset_id = ?)
+           ORDER BY m.dataset_id, m.extractor, m.name""",
+        [task, task, dataset_id, dataset_id]).to_pylist()
+    raw: dict[str, dict[str, dict[str, float]]] = {}
     names: dict[str, str] = {}
     tasks: dict[str, str | None] = {}
     for row in rows:
-        raw.setdefault(row["dataset_id"], {})[row["name"]] = row["value"]
+        by_extractor = raw.setdefault(row["dataset_id"], {})
+        by_extractor.setdefault(row["extractor"], {})[row["name"]] = row["value"]
         names[row["dataset_id"]] = row["dataset_name"] or row["dataset_id"]
         tasks[row["dataset_id"]] = row["task"]
     vectors = {}
-    for dataset_id, values in raw.items():
-        converted = _as_metakb(values, tasks[dataset_id])
+    for key, by_extractor in raw.items():
+        converted = _as_metakb(by_extractor, tasks[key])
         if converted:
-            vectors[dataset_id] = converted
-    return KBVectors(vectors, names, tasks)
+            vectors[key] = converted
+    return KBVectors(vectors, names, tasks, task)
 
 
-def _as_metakb(values: Mapping[str, float], task: str | None) -> dict[str, float]:
-    from metafeatures import MetaFeatureError, to_metakb
+def _as_metakb(by_extractor: Mapping[str, Mapping[str, float]], task: str | None) -> dict[str, float]:
+    """One dataset's stored values, {extractor: {name: value}}, under metakb's names.
 
-    try:
-        return to_metakb(values, task=task).values
-    except MetaFeatureError:  # names of several tools on one dataset: read them as metakb's
-        return to_metakb(values, source="openml", task=task).values
+    Each extractor's rows are read in its own vocabulary: OpenML's, auto-sklearn's and pymfe's
+    are converted; metakb's (and any other extractor's) are kept where the name is a metakb
+    feature. Where several give one feature, metakb's value wins, then OpenML's, auto-sklearn's,
+    pymfe's and the others' (by name).
+    """
+    from metafeatures import to_metakb
+    from metafeatures.names import BY_NAME, SOURCES
+
+    rank = {"metakb": 0, **{source: i + 1 for i, source in enumerate(SOURCES)}}
+    out: dict[str, float] = {}
+    for extractor in sorted(by_extractor, key=lambda e: (rank.get(e, len(rank)), e)):
+        values = by_extractor[extractor]
+        if extractor in SOURCES:
+            converted = to_metakb(values, source=extractor, task=task).values
+        else:
+            converted = {name: value for name, value in values.items()
+                         if name in BY_NAME and value is not None and math.isfinite(value)}
+        for name, value in converted.items():
+            out.setdefault(name, value)
+    return out
 
 
 def read_metafeature_file(path: Path, vocabulary: str = "auto", task: str | None = None):
@@ -145,6 +164,7 @@ def require_comparable(kb_vectors: KBVectors, *, exclude: str | None = None,
 def similar(kb_vectors: KBVectors, query: Mapping[str, float], *, k: int = 10, groups=None,
             exclude: str | None = None) -> list[dict]:
     """The ``k`` KB datasets nearest to ``query`` (metakb names), as rows for printing.
+    ``kb_vectors`` must hold something to compare with (check with ``require_comparable``).
 
     ``exclude`` names the query's own dataset when it is in the KB; it is still ranked (a
     dataset is its own nearest neighbour) but does not count as something to compare with.
@@ -154,7 +174,6 @@ def similar(kb_vectors: KBVectors, query: Mapping[str, float], *, k: int = 10, g
 
     with user_errors():
         chosen = set(parse_groups(groups))
-    require_comparable(kb_vectors, exclude=exclude)
     features = [f.name for f in FEATURES if f.group in chosen]
     scaling = fit_scaling(kb_vectors.vectors)
     found = nearest(query, kb_vectors.vectors, k=k, scaling=scaling, features=features)
@@ -167,12 +186,15 @@ def similar(kb_vectors: KBVectors, query: Mapping[str, float], *, k: int = 10, g
             for i, n in enumerate(found, start=1)]
 
 
-def dataset_query(kb, record, *, groups=None, seed: int = 0, max_rows: int | None = None):
-    """A registered dataset's meta-features for a similarity query: the stored ones, or
-    computed now (not stored) when it has none. Returns (vector, computed?)."""
-    rows = kb.query("SELECT name, value FROM metafeatures WHERE dataset_id = ?",
-                    [record.dataset_id]).to_pylist()
-    if rows:
-        return _as_metakb({r["name"]: r["value"] for r in rows}, record.task), False
+def dataset_query(kb, record, kb_vectors: KBVectors, *, groups=None, seed: int = 0,
+                  max_rows: int | None = None):
+    """A registered dataset's meta-features for a similarity query: the stored ones (taken
+    from ``kb_vectors`` when it holds them), or computed now (not stored) when it has none.
+    Returns (vector, computed?)."""
+    stored = kb_vectors.vectors.get(record.dataset_id)
+    if stored is None and kb_vectors.task not in (None, record.task):  # left out by task
+        stored = stored_vectors(kb, dataset_id=record.dataset_id).vectors.get(record.dataset_id)
+    if stored:
+        return stored, False
     done = characterise(kb, record.dataset_id, groups=groups, seed=seed, max_rows=max_rows, store=False)
     return done.extraction.values, True

@@ -6,7 +6,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from metafeatures.blas import one_blas_thread
 from metafeatures.collector import Collector
 from metafeatures.context import DEFAULT_MAX_ROWS, Context
 from metafeatures.errors import MetaFeatureError
@@ -17,6 +16,7 @@ from metafeatures.model_based import model_based
 from metafeatures.names import FEATURE_NAMES, GROUPS
 from metafeatures.statistical import statistical
 from metafeatures.table import prepare
+from metafeatures.threads import limit_threads
 
 EXTRACTOR = "metakb"
 # Bump when any value can change: a new definition, a fix, a different default.
@@ -29,6 +29,7 @@ _RUNNERS = {
     "landmarking": landmarking,
     "model-based": model_based,
 }
+_BLAS_USERS = ("scipy.linalg", "scipy.spatial")  # load every BLAS the groups call before limiting
 _BACKGROUND_CELLS = 50_000  # rows x columns below which a thread costs more than it saves
 _ORDER = {name: i for i, name in enumerate(FEATURE_NAMES)}
 
@@ -100,7 +101,8 @@ def compute(X, y, task: str, *, groups=None, seed: int = 0,
         _ = ctx.sample.design  # build shared arrays before two threads can race for them
     # One BLAS thread: the matrices here are small or already split across our two threads,
     # and on a busy machine BLAS threads waiting for a core cost more than they save.
-    with one_blas_thread(), ThreadPoolExecutor(max_workers=1) as pool:
+    with (limit_threads(1, "blas", load=_BLAS_USERS),
+          ThreadPoolExecutor(max_workers=1) as pool):
         future = pool.submit(_timed, model_based, ctx) if background else None
         for group in chosen:
             if group == "model-based" and background:

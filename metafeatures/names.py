@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from metafeatures.errors import MetaFeatureError
+from metafeatures.summaries import OPENML_SUMMARIES, SUMMARIES
 
 GROUPS = ("general", "statistical", "info-theory", "landmarking", "model-based")
 SOURCES = ("openml", "autosklearn", "pymfe")
@@ -52,8 +53,6 @@ class Alias:
 # -- the table -----------------------------------------------------------------------------------
 
 _PYMFE_SUMMARY = {"Mean": "mean", "Stdv": "sd", "Min": "min", "Max": "max", "Quartile2": "median"}
-_ALL = ("Mean", "Stdv", "Min", "Max", "Quartile1", "Quartile2", "Quartile3")
-_OPENML_SIX = ("Mean", "Min", "Max", "Quartile1", "Quartile2", "Quartile3")
 _WORDS = {"Mean": "mean", "Stdv": "standard deviation", "Min": "minimum", "Max": "maximum",
           "Quartile1": "first quartile", "Quartile2": "median", "Quartile3": "third quartile"}
 _SKEW_OPENML = "same for classification; for regression OpenML also counts the numeric target"
@@ -97,7 +96,7 @@ def _summaries(measure, group, what, kinds, openml=None, pymfe=None, convert="sa
             conv = autosklearn_stdv_convert if kind == "Stdv" else autosklearn_convert
             askl.append((f"{autosklearn}{suffix}", conv, False, autosklearn_note))
         _feature(f"{kind}{measure}", group, f"{_WORDS[kind]} of {what}",
-                 openml if kind in _OPENML_SIX else None, pymfe=aliases, autosklearn=askl)
+                 openml if kind in OPENML_SUMMARIES else None, pymfe=aliases, autosklearn=askl)
 
 
 def _build() -> None:
@@ -164,14 +163,14 @@ def _build() -> None:
 
     s = "statistical"
     numeric = "the numeric feature columns'"
-    _summaries("MeansOfNumericAtts", s, f"{numeric} means", _OPENML_SIX, _SKEW_OPENML, "mean")
-    _summaries("StdDevOfNumericAtts", s, f"{numeric} standard deviations", _OPENML_SIX, _SKEW_OPENML, "sd")
+    _summaries("MeansOfNumericAtts", s, f"{numeric} means", OPENML_SUMMARIES, _SKEW_OPENML, "mean")
+    _summaries("StdDevOfNumericAtts", s, f"{numeric} standard deviations", OPENML_SUMMARIES, _SKEW_OPENML, "sd")
     _summaries("SkewnessOfNumericAtts", s, f"{numeric} skewness (G1; constant columns left out)",
-               _ALL, _SKEW_OPENML, "skewness", "skew_b1_to_G1", "skew_b1_to_G1",
+               SUMMARIES, _SKEW_OPENML, "skewness", "skew_b1_to_G1", "skew_b1_to_G1",
                "Skewness", "skew_g1_to_G1", "skew_g1_std_to_G1_stdv",
                "auto-sklearn: biased g1, a constant column counted as 0, on its training split")
     _summaries("KurtosisOfNumericAtts", s, f"{numeric} excess kurtosis (G2; constant columns left out)",
-               _ALL, _SKEW_OPENML, "kurtosis", "kurt_b2_to_G2", "kurt_b2_to_G2_scale",
+               SUMMARIES, _SKEW_OPENML, "kurtosis", "kurt_b2_to_G2", "kurt_b2_to_G2_scale",
                "Kurtosis", "kurt_g2_to_G2", "kurt_g2_std_to_G2_stdv",
                "auto-sklearn: biased g2, a constant column counted as -3, on its training split")
     _feature("NumberOfNumericAttsWithOutliers", s,
@@ -200,9 +199,9 @@ def _build() -> None:
     _feature("ClassEntropy", i, "entropy of the class, in bits", "same", "class_ent",
              [("ClassEntropy",)])
     _summaries("AttributeEntropy", i, "the attributes' entropies (numeric ones discretised), in bits",
-               _ALL, nominal_only, "attr_ent")
+               SUMMARIES, nominal_only, "attr_ent")
     _summaries("MutualInformation", i, "the attributes' mutual information with the class, in bits",
-               _ALL, nominal_only, "mut_inf")
+               SUMMARIES, nominal_only, "mut_inf")
     _summaries("JointEntropy", i, "the attributes' joint entropies with the class", ("Mean", "Stdv"),
                None, "joint_ent")
     _summaries("ClassConcentration", i, "the attributes' concentration coefficients with the class",
@@ -433,7 +432,7 @@ def to_metakb(values: Mapping[str, float], source: str | None = None, task: str 
 
 
 # OpenML writes -1 for the mean attribute entropy of a dataset without nominal attributes.
-_OPENML_PLACEHOLDERS = frozenset(f"{kind}{measure}" for kind in _ALL
+_OPENML_PLACEHOLDERS = frozenset(f"{kind}{measure}" for kind in SUMMARIES
                          for measure in ("AttributeEntropy", "MutualInformation"))
 
 

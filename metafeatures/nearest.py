@@ -27,8 +27,6 @@ import time
 
 import numpy as np
 
-from metafeatures.blas import one_blas_thread
-
 _NEIGHBOURS = 8  # asked of the k-d tree; when all of them tie, a radius query follows
 _PROBE_ROWS = 128
 _NOT_WORTH_A_TREE = 0.02  # seconds of brute force a tree could not save much of
@@ -38,7 +36,9 @@ _RELATIVE_TIE = 1e-9  # k-d tree distances this close to the nearest are recheck
 
 
 def one_nn(X: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int) -> np.ndarray:
-    """For every row, the class predicted from the nearest rows of the other folds."""
+    """For every row, the class predicted from the nearest rows of the other folds.
+
+    Matrix products use the BLAS threads the caller allows (``compute`` allows one)."""
     n_folds = int(fold.max()) + 1 if fold.size else 0
     # + 0.0 turns -0.0 into 0.0, which np.unique (comparing bytes) would otherwise keep apart.
     distinct, row_to_distinct = np.unique(X + 0.0, axis=0, return_inverse=True)
@@ -53,16 +53,15 @@ def one_nn(X: np.ndarray, y: np.ndarray, fold: np.ndarray, n_classes: int) -> np
     key_row, key_fold = keys // n_folds, keys % n_folds
     votes = outside[key_row, key_fold].astype(np.float64)  # a copy elsewhere is at distance 0
     search = np.flatnonzero(votes.sum(axis=1) == 0)
-    with one_blas_thread():
-        tree = _tree_if_faster(distinct, outside, key_row, key_fold, search)
-        if tree is not None:
-            search = _from_one_tree(tree, distinct, outside, key_row, key_fold, search, votes)
-        for f in np.unique(key_fold[search]):
-            queries = search[key_fold[search] == f]
-            available = np.flatnonzero(outside[:, f, :].any(axis=1))
-            if available.size:
-                finder = _Finder(distinct[available], outside[available, f, :])
-                votes[queries] = finder.votes(distinct[key_row[queries]])
+    tree = _tree_if_faster(distinct, outside, key_row, key_fold, search)
+    if tree is not None:
+        search = _from_one_tree(tree, distinct, outside, key_row, key_fold, search, votes)
+    for f in np.unique(key_fold[search]):
+        queries = search[key_fold[search] == f]
+        available = np.flatnonzero(outside[:, f, :].any(axis=1))
+        if available.size:
+            finder = _Finder(distinct[available], outside[available, f, :])
+            votes[queries] = finder.votes(distinct[key_row[queries]])
     return np.argmax(votes, axis=1)[row_to_key.reshape(-1)]
 
 

@@ -20,7 +20,6 @@ from search.metrics import Metric
 class CVResult:
     score: float  # mean over folds
     score_std: float
-    fold_scores: tuple[float, ...]
 
 
 def predictions(model, frame: pd.DataFrame, n_classes: int | None) -> np.ndarray:
@@ -50,7 +49,7 @@ def fit(model, frame: pd.DataFrame, y: np.ndarray):
     return model
 
 
-def sample_rows(indices: np.ndarray, codes: np.ndarray | None, size: int,
+def sample_keeping_classes(indices: np.ndarray, codes: np.ndarray | None, size: int,
                 rng: np.random.Generator) -> np.ndarray:
     """``size`` of ``indices`` at random, with every class among them kept at least once."""
     if size >= len(indices):
@@ -67,7 +66,7 @@ def sample_rows(indices: np.ndarray, codes: np.ndarray | None, size: int,
 def fidelity_rows(indices: np.ndarray, codes: np.ndarray | None, fidelity: float,
                   rng: np.random.Generator) -> np.ndarray:
     """The training rows a trial at ``fidelity`` (a fraction of the data) learns from."""
-    return sample_rows(indices, codes, math.ceil(fidelity * len(indices)), rng)
+    return sample_keeping_classes(indices, codes, math.ceil(fidelity * len(indices)), rng)
 
 
 def cross_validate(make_model: Callable[[], object], frame: pd.DataFrame, y: np.ndarray,
@@ -94,4 +93,4 @@ def cross_validate(make_model: Callable[[], object], frame: pd.DataFrame, y: np.
         if not math.isfinite(score):
             raise ValueError(f"{metric.name} is {score} on fold {fold + 1}")
         scores.append(score)
-    return CVResult(float(np.mean(scores)), float(np.std(scores)), tuple(scores))
+    return CVResult(float(np.mean(scores)), float(np.std(scores)))

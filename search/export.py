@@ -20,6 +20,8 @@ from pathlib import Path
 
 import onnx
 
+from kb.errors import first_line
+from kb.keys import canonical_json
 from search.preprocess import CATEGORICAL_INPUT, NUMERIC_INPUT, FeatureLayout
 
 # Opset 17 runs on every ONNX Runtime from 1.13 on, mobile builds included; nothing the
@@ -65,7 +67,8 @@ def to_onnx(pipeline, layout: FeatureLayout, task: str, config: dict,
         raise
     except Exception as e:
         raise ExportError(_explain(e, config["family"])) from e
-    metadata = {"metakb.config": json.dumps(config, sort_keys=True),
+    # The configuration as trials.config holds it, so a model file finds its trial.
+    metadata = {"metakb.config": canonical_json(config),
                 "metakb.numeric_columns": json.dumps(list(layout.numeric)),
                 "metakb.categorical_columns": json.dumps(list(layout.categorical))}
     if classes is not None:
@@ -141,14 +144,13 @@ def _tidy(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def _explain(error: Exception, family: str) -> str:
-    text = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
     if "Expected an int, got a boolean" in str(error):
         import google.protobuf
 
         return (f"{family} does not convert to ONNX: skl2onnx writes a bool into an integer "
                 f"attribute, which protobuf {google.protobuf.__version__} refuses; install "
                 f"protobuf<7 (pip install 'protobuf<7'), as pyproject.toml pins")
-    return f"{family} does not convert to ONNX ({text[:300]})"
+    return f"{family} does not convert to ONNX ({first_line(error, with_type=True, limit=300)})"
 
 
 def quantize_int8(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
@@ -162,8 +164,8 @@ def quantize_int8(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
             quantize_dynamic(model, path, weight_type=QuantType.QInt8)
             quantized = onnx.load(path)
     except Exception as e:
-        raise ExportError(f"dynamic int8 quantization failed ({type(e).__name__}: "
-                          f"{str(e).strip()[:300]})") from e
+        raise ExportError(f"dynamic int8 quantization failed "
+                          f"({first_line(e, with_type=True, limit=300)})") from e
     return quantized, _int8_weights(quantized) - _int8_weights(model)
 
 

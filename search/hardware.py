@@ -9,7 +9,6 @@ runtime upgrade starts a new one.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
@@ -17,10 +16,11 @@ import shutil
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from kb.errors import KBError
+from kb.keys import canonical_json
+from kb.meta import package_version
 from kb.schema import Hardware
 from search.profiles import CUDA_PROVIDER, Profile
 from search.records import with_keys
@@ -70,7 +70,7 @@ def detect_machine(*, probe_torch: bool = False) -> Machine:
 
     providers = tuple(p for p in onnxruntime.get_available_providers()
                       if p != "AzureExecutionProvider")  # a remote-call provider, not hardware
-    torch_version = _package_version("torch")
+    torch_version = package_version("torch")
     return Machine(
         cpu_model=_cpu_model(),
         cores=usable_cores(),
@@ -103,7 +103,7 @@ def hardware_record(machine: Machine, profile: Profile, *, source: str = "measur
         runtime_version=machine.runtime_version,
         execution_provider=profile.execution_provider,
         quantization=None if profile.quantization == "none" else profile.quantization,
-        details=json.dumps(machine.details()),
+        details=canonical_json(machine.details()),
     ))
 
 
@@ -191,13 +191,6 @@ def _cpu_flags() -> tuple[str, ...]:
         if key.strip() in ("flags", "Features"):
             present.update(value.split())
     return tuple(f for f in _SPEED_FLAGS if f in present)
-
-
-def _package_version(name: str) -> str | None:
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def _torch_cuda() -> bool:

@@ -2,9 +2,12 @@
 
 The child is a fresh ``python -m search.isolation`` started with ``subprocess`` (not
 ``multiprocessing``), so it also works inside daemonic processes such as Dask workers, which
-may not have multiprocessing children. The parent samples the resident memory of the child
-and its descendants and kills the whole process group past either limit: a limit holds however
-the function misbehaves (a C extension that never returns, a runaway allocation).
+may not have multiprocessing children, and it imports only what the function's module does.
+Under a memory limit the parent samples the resident memory of the child and its descendants;
+past either limit it kills the child's process group and every descendant: a limit holds
+however the function misbehaves (a C extension that never returns, a runaway allocation).
+Without a memory limit the parent only waits, so it takes no CPU from a child that is timing
+something (``search.measure``).
 
 The function is called as ``fn(**kwargs, report=report)``; ``report(**values)`` records what
 it has reached so far (a stage name, a score), so a run cut short still says where it was.
@@ -24,7 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kb.errors import first_line
+
 POLL_SECONDS = 0.1
+WAIT_SECONDS = 0.02  # how often the exit of a child is checked without a memory limit
 
 
 @dataclass(frozen=True)
@@ -37,17 +43,20 @@ class Limits:
 class Finished:
     ended: str  # "returned", "raised", "timeout", "memory" or "died"
     seconds: float
-    peak_memory_mb: float  # largest sampled resident memory of the process tree
+    # The largest resident memory seen: of the whole process tree where sampled (under a
+    # memory limit), and of the child itself (or of its largest finished descendant).
+    peak_memory_mb: float
     value: object = None  # what the function returned
     error: str | None = None  # the exception ("raised") or how the process died ("died")
     reported: dict = field(default_factory=dict)  # the last values passed to report()
 
 
-def run_isolated(fn: Callable, kwargs: dict, limits: Limits) -> Finished:
-    """Call ``fn(**kwargs, report=...)`` in a child process; ``fn`` and ``kwargs`` must pickle."""
+def run_isolated(fn: Callable, kwargs: dict, limits: Limits, *, what: str = "trial") -> Finished:
+    """Call ``fn(**kwargs, report=...)`` in a child process; ``fn`` and ``kwargs`` must pickle.
+    ``what`` names the process in messages ("the trial process was killed by SIGKILL")."""
     import psutil
 
-    with tempfile.TemporaryDirectory(prefix="metakb-trial-") as folder:
+    with tempfile.TemporaryDirectory(prefix=f"metakb-{what}-") as folder:
         folder = Path(folder)
         (folder / "call.pkl").write_bytes(pickle.dumps((fn, kwargs), protocol=pickle.HIGHEST_PROTOCOL))
         started = time.perf_counter()
@@ -58,20 +67,22 @@ def run_isolated(fn: Callable, kwargs: dict, limits: Limits) -> Finished:
         peak = 0.0
         ended = None
         try:
-            while process.poll() is None:
-                resident = _tree_resident_mb(psutil, process.pid)
-                peak = max(peak, resident)
-                elapsed = time.perf_counter() - started
-                if limits.time_s is not None and elapsed > limits.time_s:
+            while (own_peak := _reap(process)) is None:
+                if limits.memory_mb is not None:
+                    resident = _tree_resident_mb(psutil, process.pid)
+                    peak = max(peak, resident)
+                    if resident > limits.memory_mb:
+                        ended = "memory"
+                if limits.time_s is not None and time.perf_counter() - started > limits.time_s:
                     ended = "timeout"
-                elif limits.memory_mb is not None and resident > limits.memory_mb:
-                    ended = "memory"
                 if ended:
-                    _kill_group(process)
+                    _kill_tree(psutil, process)
                     break
-                time.sleep(POLL_SECONDS)
+                time.sleep(POLL_SECONDS if limits.memory_mb is not None else WAIT_SECONDS)
+            else:
+                peak = max(peak, own_peak)
         except BaseException:  # interrupted (Ctrl-C, a cancelled Dask task): leave no orphans
-            _kill_group(process)
+            _kill_tree(psutil, process)
             raise
         seconds = time.perf_counter() - started
         reported = _read_pickle(folder / "reported.pkl") or {}
@@ -79,7 +90,7 @@ def run_isolated(fn: Callable, kwargs: dict, limits: Limits) -> Finished:
             return Finished(ended, seconds, peak, reported=reported)
         result = _read_pickle(folder / "result.pkl")
         if result is None:
-            return Finished("died", seconds, peak, error=_death(process.returncode, folder),
+            return Finished("died", seconds, peak, error=_death(process.returncode, folder, what),
                             reported=reported)
         outcome, value = result
         if outcome == "raised":
@@ -102,11 +113,32 @@ def _tree_resident_mb(psutil, pid: int) -> float:
     return total / 2**20
 
 
-def _kill_group(process: subprocess.Popen) -> None:
+def _reap(process: subprocess.Popen) -> float | None:
+    """None while the child runs; once it has exited, its peak resident memory in MB (the
+    kernel's, which also covers descendants it waited for), its exit status recorded."""
+    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    if pid == 0:
+        return None
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)  # bytes or KiB
+
+
+def _kill_tree(psutil, process: subprocess.Popen) -> None:
+    """Kill the child, its process group and its descendants, which may have left the group
+    (a nested ``run_isolated`` starts its own)."""
+    try:
+        descendants = psutil.Process(process.pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
     try:
         os.killpg(process.pid, signal.SIGKILL)
     except ProcessLookupError:
         pass
+    for descendant in descendants:
+        try:
+            descendant.kill()
+        except psutil.Error:
+            pass
     process.wait()
 
 
@@ -117,13 +149,13 @@ def _read_pickle(path: Path):
         return None
 
 
-def _death(returncode: int, folder: Path) -> str:
+def _death(returncode: int, folder: Path, what: str) -> str:
     if returncode < 0:
         name = signal.Signals(-returncode).name
         hint = " (the system may have run out of memory)" if name == "SIGKILL" else ""
-        return f"the trial process was killed by {name}{hint}"
+        return f"the {what} process was killed by {name}{hint}"
     lines = (folder / "stderr").read_text(errors="replace").strip().splitlines()
-    return f"the trial process exited with status {returncode}" + (f": {lines[-1][:300]}" if lines else "")
+    return f"the {what} process exited with status {returncode}" + (f": {lines[-1][:300]}" if lines else "")
 
 
 # -- the child ---------------------------------------------------------------------------------
@@ -150,7 +182,7 @@ def _child(folder: Path) -> None:
     except Exception as e:
         last = traceback.extract_tb(e.__traceback__)[-1:]
         where = f" at {Path(last[0].filename).name}:{last[0].lineno}" if last else ""
-        result = ("raised", f"{type(e).__name__}: {str(e).strip()[:500]}{where}")
+        result = ("raised", f"{first_line(e, with_type=True, limit=500)}{where}")
     (folder / "result.pkl").write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
 
 

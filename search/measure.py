@@ -1,9 +1,10 @@
 """Measure an ONNX model on a profile: latency at batch 1 and batch N, peak memory, outputs.
 
-Measurement runs in a fresh process (``measure_in_fresh_process``) that imports only numpy and
-ONNX Runtime: the memory figure is then the model's own (session, weights, activations)
-rather than whatever training left in the heap, and each measurement starts from the same
-state, which is what makes latencies repeatable across processes.
+Measurement runs in a fresh process (``measure_in_fresh_process``, through
+``search.isolation``) that imports only numpy and ONNX Runtime: the memory figure is then the
+model's own (session, weights, activations) rather than whatever training left in the heap, and
+each measurement starts from the same state, which is what makes latencies repeatable across
+processes. Its parent only waits meanwhile (no memory limit is set, so nothing is sampled).
 
 Settings that make timings comparable: one session per profile, intra-op threads as the
 profile says, one inter-op thread, sequential execution, thread spinning off (a spinning pool
@@ -16,21 +17,22 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import resource
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from kb.errors import first_line
 from search.profiles import CPU_PROVIDER, Profile
 
 MIN_TIMED_RUNS = 10
 TIMING_BLOCKS = 5
+# Other processes using this much CPU while latency was timed (shared caches and memory
+# bandwidth) make it a measurement on a busy machine, which is flagged.
+BUSY_CORES = 0.25
 
 
 class MeasureError(Exception):
@@ -54,10 +56,7 @@ class Measurement:
     latency_p95_ms: float
     batch_p50_ms: float
     batch_p95_ms: float
-    single_runs: int
-    batch_runs: int
     peak_memory_mb: float  # resident memory of loading and running, above the bare runtime
-    load_seconds: float  # session creation, graph optimisation included
     background_cpu: float | None  # CPU other processes used while timing (None: unknown)
     outputs: np.ndarray  # the output on the parity rows
 
@@ -89,13 +88,11 @@ def measure(request: MeasureRequest) -> Measurement:
 
     profile = request.profile
     memory = _PeakMemory()
-    started = time.perf_counter()
     try:
         session = ort.InferenceSession(request.model_path, sess_options=session_options(request.threads),
                                        providers=providers(profile))
     except Exception as e:
-        raise MeasureError(f"ONNX Runtime cannot load the model: {_first_line(e)}") from e
-    load_seconds = time.perf_counter() - started
+        raise MeasureError(f"ONNX Runtime cannot load the model: {_error(e)}") from e
     try:
         def run(feed):
             session.run(None, feed)
@@ -112,13 +109,11 @@ def measure(request: MeasureRequest) -> Measurement:
         background_cpu = background.cores()
         outputs = session.run([request.output], request.parity_rows)[0]
     except Exception as e:
-        raise MeasureError(f"ONNX Runtime cannot run the model: {_first_line(e)}") from e
+        raise MeasureError(f"ONNX Runtime cannot run the model: {_error(e)}") from e
     return Measurement(
         latency_p50_ms=typical(single), latency_p95_ms=float(np.percentile(single, 95)),
         batch_p50_ms=typical(batch), batch_p95_ms=float(np.percentile(batch, 95)),
-        single_runs=len(single), batch_runs=len(batch), peak_memory_mb=peak_mb,
-        load_seconds=load_seconds, background_cpu=background_cpu,
-        outputs=np.asarray(outputs))
+        peak_memory_mb=peak_mb, background_cpu=background_cpu, outputs=np.asarray(outputs))
 
 
 def time_runs(run, feeds: list, warmup: int, repeats: int, min_seconds: float,
@@ -237,9 +232,8 @@ def _lifetime_peak_bytes() -> int:
     return peak if sys.platform == "darwin" else peak * 1024  # bytes on macOS, KiB elsewhere
 
 
-def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:300] if text else ''}"
+def _error(error: Exception) -> str:
+    return first_line(error, with_type=True, limit=300)
 
 
 # -- the measuring process ---------------------------------------------------------------------
@@ -247,38 +241,24 @@ def _first_line(error: Exception) -> str:
 
 def measure_in_fresh_process(request: MeasureRequest, timeout_s: float) -> Measurement:
     """``measure(request)`` in a new Python process; MeasureError if it fails or times out."""
-    with tempfile.TemporaryDirectory(prefix="metakb-measure-") as folder:
-        request_file, result_file = Path(folder) / "request.pkl", Path(folder) / "result.pkl"
-        request_file.write_bytes(pickle.dumps(request, protocol=pickle.HIGHEST_PROTOCOL))
-        try:
-            done = subprocess.run([sys.executable, "-m", "search.measure", str(request_file),
-                                   str(result_file)], capture_output=True, text=True,
-                                  timeout=max(1.0, timeout_s), check=False)
-        except subprocess.TimeoutExpired:
-            raise MeasureError(f"measuring took longer than {timeout_s:.0f} s") from None
-        if not result_file.exists():
-            tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-            raise MeasureError(f"the measuring process died ({tail[0][:300]})")
-        outcome, value = pickle.loads(result_file.read_bytes())
-    if outcome == "error":
-        raise MeasureError(value)
-    return value
+    from search.isolation import Limits, run_isolated
+
+    finished = run_isolated(_measure_there, {"request": request},
+                            Limits(time_s=max(1.0, timeout_s)), what="measuring")
+    if finished.ended == "returned":
+        if isinstance(finished.value, str):
+            raise MeasureError(finished.value)
+        return finished.value
+    if finished.ended == "timeout":
+        raise MeasureError(f"measuring took longer than {timeout_s:.0f} s")
+    raise MeasureError(finished.error)  # died (or raised past _measure_there)
 
 
-def _main(request_path: str, result_path: str) -> None:
-    request = pickle.loads(Path(request_path).read_bytes())
+def _measure_there(request: MeasureRequest, report) -> Measurement | str:
+    """In the measuring process: the measurement, or why there is none."""
     try:
-        result = ("ok", measure(request))
+        return measure(request)
     except MeasureError as e:
-        result = ("error", str(e))
+        return str(e)
     except Exception as e:  # anything else is reported, not lost with the process
-        result = ("error", _first_line(e))
-    Path(result_path).write_bytes(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-if __name__ == "__main__":
-    # Run the imported module's copy, so results pickle as search.measure.Measurement rather
-    # than __main__.Measurement, which the parent could not unpickle.
-    from search.measure import _main as main
-
-    main(*sys.argv[1:3])
+        return _error(e)

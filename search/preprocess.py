@@ -33,10 +33,6 @@ class FeatureLayout:
     categorical: tuple[str, ...]
     categories: tuple[tuple[str, ...], ...]  # the kept categories of each text column
 
-    @property
-    def width(self) -> int:
-        return len(self.numeric) + len(self.categorical)
-
     def model_frame(self, X: pd.DataFrame) -> pd.DataFrame:
         """``X`` as the scikit-learn pipeline sees it: number columns (float32), then text."""
         numeric = pd.DataFrame(self._numbers(X), columns=list(self.numeric), index=X.index)
@@ -62,7 +58,8 @@ class FeatureLayout:
 
 
 def feature_layout(X: pd.DataFrame) -> FeatureLayout:
-    """Numbers (and booleans) are numeric; anything else is text with its top categories."""
+    """Numbers (and booleans) are numeric; anything else (``category`` columns included) is
+    text with its top categories."""
     numeric = tuple(c for c in X.columns if _is_number(X[c]))
     categorical = tuple(c for c in X.columns if c not in numeric)
     categories = tuple(_top_categories(_as_text(X[c])) for c in categorical)
@@ -98,7 +95,9 @@ def build_preprocessor(layout: FeatureLayout, *, imputation: str, scaling: str, 
 
 
 def _is_number(series: pd.Series) -> bool:
-    return pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series)
+    # Booleans count as numbers here; a ``category`` column is text even when its labels look
+    # like numbers (an ARFF nominal attribute {1,2,3}), as OpenML counts it symbolic.
+    return pd.api.types.is_numeric_dtype(series)
 
 
 def _as_text(series: pd.Series) -> np.ndarray:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from kb.errors import KBError
@@ -39,7 +39,8 @@ GPU_PROVIDERS = (CUDA_PROVIDER, "TensorrtExecutionProvider", "ROCMExecutionProvi
 FLOAT_PARITY_TOLERANCE = 1e-4
 INT8_PARITY_TOLERANCE = 0.05
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+# No '.': TOML reads [profiles.edge.v2] as a table "v2" inside a table "edge".
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ def profile_from_settings(name: str, settings: dict, source: str) -> Profile:
     """A validated profile from TOML-style ``settings``; a KBError names the bad setting."""
     where = f"{source}: profile {name!r}"
     if not _NAME.match(name):
-        raise KBError(f"{where}: a profile name is 1-64 lower-case letters, digits, '.', '_' "
+        raise KBError(f"{where}: a profile name is 1-64 lower-case letters (a-z), digits, '_' "
                       f"or '-', starting with a letter or digit")
     unknown = sorted(set(settings) - set(_SETTABLE))
     if unknown:
@@ -163,14 +164,25 @@ def _check(key: str, value):
 
 def read_profiles_file(path: Path) -> dict[str, Profile]:
     """The profiles defined in ``path`` (none if the file does not exist)."""
+    text = _file_text(path)
+    return {} if text is None else _parse_profiles(text, path)
+
+
+def _file_text(path: Path) -> str | None:
     if not path.is_file():
-        return {}
+        return None
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as e:
-        raise KBError(f"{path} is not valid TOML ({e}); fix it or move it aside") from None
+        return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise KBError(f"{path} is not UTF-8 text") from None
+
+
+def _parse_profiles(text: str, path: Path) -> dict[str, Profile]:
+    """The profiles of ``text``, the content of the profiles file ``path``, validated."""
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise KBError(f"{path} is not valid TOML ({e}); fix it or move it aside") from None
     extra = sorted(set(document) - {"profiles"})
     if extra:
         raise KBError(f"{path}: unexpected top-level entry {extra[0]!r}; define profiles as "
@@ -204,8 +216,18 @@ def find_profile(name: str, kb_root: Path | None) -> Profile:
 
 
 def append_profile(path: Path, profile: Profile) -> None:
-    """Add ``profile`` as a new table at the end of ``path``, keeping what the file holds."""
-    existing = read_profiles_file(path)
+    """Add ``profile`` as a new table at the end of ``path``, keeping what the file holds.
+
+    The new file is read back and validated before it replaces the old one (atomically), so
+    a profile that would not read back leaves the file as it was.
+    """
+    from kb.shards import atomic_write
+
+    text = _file_text(path)
+    if text is None:
+        text = ("# metakb hardware profiles: how models are run and measured. `kb hardware list` "
+                "shows\n# them; the settings are described in `kb hardware add --help`.\n")
+    existing = _parse_profiles(text, path)
     if profile.name in existing or profile.name in BUILTIN_PROFILES:
         raise KBError(f"profile {profile.name!r} already exists"
                       + (f" in {path}; edit that file to change it" if profile.name in existing
@@ -217,9 +239,14 @@ def append_profile(path: Path, profile: Profile) -> None:
             continue
         # JSON text of a string, number or "all" is also valid TOML for these simple values.
         lines.append(f"{key} = {json.dumps(value, ensure_ascii=False)}")
-    text = path.read_text(encoding="utf-8") if path.is_file() else (
-        "# metakb hardware profiles: how models are run and measured. `kb hardware list` shows\n"
-        "# them; the settings are described in `kb hardware add --help`.\n")
     separator = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    path.write_text(text + separator + "\n".join(lines) + "\n", encoding="utf-8")
-    read_profiles_file(path)  # what was written reads back
+    new_text = text + separator + "\n".join(lines) + "\n"
+    try:
+        read_back = _parse_profiles(new_text, path)
+    except KBError as e:
+        read_back = e
+    if read_back != {**existing, profile.name: replace(profile, source=str(path))}:
+        problem = f" ({read_back})" if isinstance(read_back, KBError) else ""
+        raise KBError(f"profile {profile.name!r} would not read back from {path} as given"
+                      f"{problem}; the file is unchanged")
+    atomic_write(path.parent, path.name, lambda tmp: tmp.write_text(new_text, encoding="utf-8"))

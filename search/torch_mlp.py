@@ -90,10 +90,6 @@ class _TorchMLP(BaseEstimator):
     def inference_module(self) -> nn.Module:
         return self.module_
 
-    @property
-    def n_parameters(self) -> int:
-        return sum(p.numel() for p in self.module_.parameters())
-
 
 class TorchMLPClassifier(ClassifierMixin, _TorchMLP):
     def fit(self, X, y):

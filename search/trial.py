@@ -4,6 +4,8 @@ it on a hardware profile, and describe all of it as a ``Trial`` record.
 ``run_trial`` is a plain function for a Dask worker as much as for ``kb bench``: its inputs
 pickle, it returns records, and it raises only for a caller's mistake (an unknown family, a
 metric that does not fit the task, a profile this machine cannot run), never for a model's.
+It is ``plan_trial`` (those checks, on the machine that will run the trial) then
+``run_planned``, for callers that report mistakes before saying a trial has started.
 What a model does wrong is recorded, with the stage in ``failure_reason``:
 
 ========== ============ =============================================================
@@ -32,7 +34,6 @@ includes starting the measuring process.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import shutil
@@ -41,20 +42,19 @@ import time
 import warnings
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kb.datasets import LoadedDataset
-from kb.errors import KBError, ValidationError
+from kb.errors import KBError, ValidationError, first_line
 from kb.keys import canonical_json
-from kb.meta import code_version
+from kb.meta import code_version, package_version
 from kb.schema import Hardware, Trial
 from search.families import normalize_config
 from search.hardware import detect_machine, hardware_record, require_usable, threads_used
-from search.metrics import metric_for
+from search.metrics import METRICS, metric_for
 from search.preprocess import FeatureLayout
 from search.profiles import Profile
 from search.records import with_keys
@@ -90,20 +90,26 @@ class TrialResult:
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """Everything the worker process needs, in one picklable value."""
+class TrialPlan:
+    """A trial checked and resolved on the machine that runs it (``plan_trial``); it pickles,
+    and the trial's own process receives it whole."""
 
     dataset: LoadedDataset
-    config: dict
+    config: dict  # complete: every key of the family, defaults filled in
     profile: Profile
     seed: int
     metric: str
     folds: int
     fidelity: float
+    hardware: Hardware  # the profile on this machine
     threads: int  # inference threads on this machine
     train_threads: int
-    measure_timeout_s: float
+    limits: TrialLimits
     model_path: str | None
+
+    @property
+    def measure_timeout_s(self) -> float:
+        return self.limits.time_s or DEFAULT_MEASURE_TIMEOUT_S
 
 
 def run_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int = 0, *,
@@ -116,6 +122,17 @@ def run_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int 
     whole). ``model_path``, if given, receives the ONNX model as measured (int8 on an int8
     profile). Raises KBError for invalid arguments; every model outcome is a record.
     """
+    plan = plan_trial(dataset, config, profile, seed, metric=metric, folds=folds,
+                      fidelity=fidelity, limits=limits, model_path=model_path)
+    return run_planned(plan, run_id=run_id, source=source)
+
+
+def plan_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int = 0, *,
+               metric: str | None = None, folds: int = 5, fidelity: float = 1.0,
+               limits: TrialLimits = TrialLimits(),
+               model_path: str | Path | None = None) -> TrialPlan:
+    """Check ``run_trial``'s arguments (a KBError names a mistake) and resolve them on this
+    machine; nothing runs yet."""
     task = dataset.record.task
     config = normalize_config(config, task)
     chosen = metric_for(task, metric)
@@ -127,20 +144,25 @@ def run_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int 
         raise KBError(f"fidelity is the fraction of training rows used, in (0, 1], not {fidelity!r}")
     machine = detect_machine()
     require_usable(profile, machine)
-    hardware = hardware_record(machine, profile)
-    plan = _Plan(
+    return TrialPlan(
         dataset=dataset, config=config, profile=profile, seed=seed, metric=chosen.name,
-        folds=folds, fidelity=float(fidelity), threads=threads_used(profile, machine),
-        train_threads=limits.train_threads or machine.cores,
-        measure_timeout_s=limits.time_s or DEFAULT_MEASURE_TIMEOUT_S,
+        folds=folds, fidelity=float(fidelity), hardware=hardware_record(machine, profile),
+        threads=threads_used(profile, machine),
+        train_threads=limits.train_threads or machine.cores, limits=limits,
         model_path=str(model_path) if model_path is not None else None)
+
+
+def run_planned(plan: TrialPlan, *, run_id: str | None = None,
+                source: str = SOURCE) -> TrialResult:
+    """Run a planned trial (see ``run_trial``)."""
     started = datetime.now(timezone.utc)
-    values = _run(plan, limits)
+    values = _run(plan)
     identity = dict(
-        dataset_id=dataset.record.dataset_id, hardware_id=hardware.hardware_id,
-        config=canonical_json(config), model_family=config["family"], metric=chosen.name,
-        direction=chosen.direction, source=source, seed=seed, fidelity=float(fidelity),
-        run_id=run_id, code_version=code_version(), library_versions=json.dumps(_library_versions()),
+        dataset_id=plan.dataset.record.dataset_id, hardware_id=plan.hardware.hardware_id,
+        config=canonical_json(plan.config), model_family=plan.config["family"],
+        metric=plan.metric, direction=METRICS[plan.metric].direction, source=source,
+        seed=plan.seed, fidelity=plan.fidelity, run_id=run_id, code_version=code_version(),
+        library_versions=canonical_json(_library_versions()),
         started_at=started, finished_at=datetime.now(timezone.utc))
     try:
         trial = with_keys(Trial(**identity, **values))
@@ -148,16 +170,17 @@ def run_trial(dataset: LoadedDataset, config: dict, profile: Profile, seed: int 
         # A value the store would refuse; the trial is still recorded, as a failure to fix.
         trial = with_keys(Trial(**identity, status="failed",
                                 failure_reason=f"internal: the trial's values are invalid ({e})"))
-    return TrialResult(trial, hardware)
+    return TrialResult(trial, plan.hardware)
 
 
-def _run(plan: _Plan, limits: TrialLimits) -> dict:
+def _run(plan: TrialPlan) -> dict:
     """The trial's values (Trial fields), run in a limited child process or here."""
+    limits = plan.limits
     if not limits.isolate:
         try:
             return evaluate(plan, report=lambda **_: None)
         except Exception as e:  # a bug outside the stage guards; still a record
-            return _failed("internal", f"{type(e).__name__}: {e}")
+            return _failed("internal", first_line(e, with_type=True))
     from search.isolation import Limits, run_isolated
 
     finished = run_isolated(evaluate, {"plan": plan}, Limits(limits.time_s, limits.memory_mb))
@@ -181,19 +204,19 @@ def _failed(stage: str, reason: str) -> dict:
     return {"status": "failed", "failure_reason": f"{stage}: {reason}"}
 
 
-def evaluate(plan: _Plan, report) -> dict:
+def evaluate(plan: TrialPlan, report) -> dict:
     """Train, export and measure; returns Trial fields. Runs in the trial's own process.
 
     ``report(stage=..., **fields)`` records progress, so a trial cut short by a limit still
     says where it was and keeps what it had measured.
     """
-    import sklearn.ensemble  # noqa: F401
-    from threadpoolctl import threadpool_limits
+    from metafeatures.threads import limit_threads
 
-    # A limit reaches only the thread pools of libraries already loaded, hence the import
-    # above (scikit-learn's OpenMP, SciPy's BLAS); without it HistGradientBoosting takes
-    # every core, and on a busy machine its spinning threads stretch training many times over.
-    with warnings.catch_warnings(), threadpool_limits(plan.train_threads):
+    # A limit reaches only the thread pools of libraries already loaded, hence loading
+    # scikit-learn's estimators first (its OpenMP, SciPy's BLAS): without that
+    # HistGradientBoosting takes every core, and on a busy machine its spinning threads
+    # stretch training many times over.
+    with warnings.catch_warnings(), limit_threads(plan.train_threads, load=("sklearn.ensemble",)):
         # Convergence and feature-name warnings would reach a user's terminal from every
         # fold; what matters about the model is in the record.
         warnings.simplefilter("ignore")
@@ -237,8 +260,8 @@ class _Data:
         return None if self.classes is None else len(self.classes)
 
 
-def _prepare(plan: _Plan, rng: np.random.Generator) -> _Data:
-    from search.cv import fidelity_rows, sample_rows
+def _prepare(plan: TrialPlan, rng: np.random.Generator) -> _Data:
+    from search.cv import fidelity_rows, sample_keeping_classes
     from search.preprocess import feature_layout
 
     X = plan.dataset.X
@@ -247,13 +270,13 @@ def _prepare(plan: _Plan, rng: np.random.Generator) -> _Data:
     codes = None if classes is None else y
     everything = np.arange(len(X))
     n_parity = min(PARITY_MAX_ROWS, max(1, round(PARITY_FRACTION * len(X))))
-    refit_rows = sample_rows(everything, codes, len(X) - n_parity, rng)
+    refit_rows = sample_keeping_classes(everything, codes, len(X) - n_parity, rng)
     return _Data(X=X, layout=layout, frame=layout.model_frame(X), y=y, classes=classes,
                  refit_rows=fidelity_rows(refit_rows, codes, plan.fidelity, rng),
                  parity_rows=np.setdiff1d(everything, refit_rows))
 
 
-def _train(plan: _Plan, data: _Data, values: dict, report):
+def _train(plan: TrialPlan, data: _Data, values: dict, report):
     """Cross-validate, then refit; the refitted pipeline is the model exported."""
     from sklearn.pipeline import Pipeline
 
@@ -279,12 +302,12 @@ def _train(plan: _Plan, data: _Data, values: dict, report):
         report(stage="refit", **values)
         model = fit(make_model(), data.frame.iloc[data.refit_rows], data.y[data.refit_rows])
     except Exception as e:
-        raise _StageFailed("training", _describe(e)) from e
+        raise _StageFailed("training", first_line(e, with_type=True)) from e
     values["train_seconds"] = time.perf_counter() - started
     return model
 
 
-def _export(plan: _Plan, data: _Data, model, values: dict, report) -> bytes:
+def _export(plan: TrialPlan, data: _Data, model, values: dict, report) -> bytes:
     """The model as ONNX bytes, quantized if the profile says so."""
     from search.export import ExportError, count_parameters, quantize_int8, to_onnx
 
@@ -303,7 +326,7 @@ def _export(plan: _Plan, data: _Data, model, values: dict, report) -> bytes:
     return model_bytes
 
 
-def _measure(plan: _Plan, data: _Data, model_bytes: bytes, values: dict, report,
+def _measure(plan: TrialPlan, data: _Data, model_bytes: bytes, values: dict, report,
              rng: np.random.Generator) -> np.ndarray:
     """Latency and memory on the profile, in a fresh process; returns the parity outputs."""
     from search.export import output_name
@@ -337,7 +360,7 @@ def _measure(plan: _Plan, data: _Data, model_bytes: bytes, values: dict, report,
     return measured.outputs
 
 
-def _check_parity(plan: _Plan, data: _Data, model, outputs: np.ndarray, values: dict) -> None:
+def _check_parity(plan: TrialPlan, data: _Data, model, outputs: np.ndarray, values: dict) -> None:
     """The ONNX outputs against the trained model's on the held-out rows."""
     rows = data.frame.iloc[data.parity_rows]
     classifier = data.n_classes is not None
@@ -369,16 +392,7 @@ def _encode_target(y, task: str) -> tuple[np.ndarray, np.ndarray | None]:
     return codes.astype(np.int64), classes
 
 
-def _describe(error: Exception) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0][:400] if text else ''}"
-
-
 def _library_versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in LIBRARIES:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            pass
-    return out
+    installed = {name: package_version(name) for name in LIBRARIES}
+    return {"python": platform.python_version(),
+            **{name: v for name, v in installed.items() if v is not None}}

@@ -101,3 +101,21 @@ def test_protobuf_is_pinned_below_7():
     import google.protobuf
 
     assert int(google.protobuf.__version__.split(".")[0]) < 7
+
+
+def test_a_category_column_with_numeric_labels_is_a_categorical_input():
+    X = pd.DataFrame({"size": pd.Categorical(["1", "2", "3", None] * 30),
+                      "flag": [True, False] * 60, "x": np.arange(120.0)})
+    layout = feature_layout(X)
+    assert (layout.numeric, layout.categorical) == (("flag", "x"), ("size",))
+    assert layout.categories == (("", "1", "2", "3"),)
+    assert list(layout.onnx_inputs(X.iloc[:4])["categorical"][:, 0]) == ["1", "2", "3", ""]
+
+
+def test_model_metadata_holds_the_config_as_trials_store_it(mixed):
+    from kb.keys import canonical_json
+
+    X, y = mixed
+    pipeline, layout, config = _fitted({"family": "linear"}, X, y, "binary")
+    metadata = {p.key: p.value for p in to_onnx(pipeline, layout, "binary", config).metadata_props}
+    assert metadata["metakb.config"] == canonical_json(config)

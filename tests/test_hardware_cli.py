@@ -75,6 +75,22 @@ def test_add_rejects_bad_profiles_in_one_line(cli, args, fragment):
     _one_line_error(cli("hardware", "add", *args), fragment)
 
 
+def test_a_refused_name_leaves_the_kb_usable(cli):
+    assert cli("init").exit_code == 0
+    _one_line_error(cli("hardware", "add", "edge.v2", "--threads", "1"),
+                    "a profile name is", "'_' or '-'")
+    assert not (cli.kb_path / "hardware.toml").exists()
+    assert cli("hardware", "list").exit_code == 0
+    assert cli("hardware", "add", "edge-v2", "--threads", "1").exit_code == 0
+    assert cli("hardware", "list").exit_code == 0
+
+
+def test_hardware_help_has_examples(cli):
+    for args in (["hardware", "--help"], ["hardware", "add", "--help"]):
+        result = cli(*args)
+        assert result.exit_code == 0 and "Example" in result.output, args
+
+
 def test_add_refuses_a_duplicate_and_needs_a_kb(cli):
     _one_line_error(cli("hardware", "add", "edge"), "no knowledge base")
     assert cli("init").exit_code == 0

@@ -143,3 +143,25 @@ def test_append_profile_creates_the_file(tmp_path):
     path = tmp_path / PROFILES_FILE
     append_profile(path, Profile(name="solo", batch_size=8))
     assert read_profiles_file(path)["solo"].batch_size == 8
+
+
+def test_a_dotted_name_is_refused_with_the_characters_allowed():
+    from search.profiles import profile_from_settings
+
+    with pytest.raises(KBError, match=r"a profile name is .*digits, '_' or '-'") as raised:
+        profile_from_settings("edge.v2", {"threads": 1}, "hardware.toml")
+    assert "'.'" not in str(raised.value)
+
+
+@pytest.mark.parametrize("profile", [
+    Profile(name="edge.v2"),  # TOML would read [profiles.edge.v2] as nested tables
+    Profile(name="few", repeats=3),  # a value the file may not hold
+])
+def test_a_profile_that_would_not_read_back_leaves_the_file_unchanged(tmp_path, profile):
+    path = _write(tmp_path, "[profiles.a]\nthreads = 1\n")
+    before = path.read_bytes()
+    with pytest.raises(KBError, match="the file is unchanged"):
+        append_profile(path, profile)
+    assert path.read_bytes() == before
+    assert list(read_profiles_file(path)) == ["a"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [PROFILES_FILE]  # no temporary left

@@ -44,6 +44,20 @@ def hog_memory(report):
         time.sleep(0.02)
 
 
+def fail_on_two_lines(report):
+    raise ValueError("first line\nsecond line")
+
+
+def nest(pid_file, report):
+    """A run_isolated inside a run_isolated, as a trial's measurement is."""
+    return run_isolated(record_pid_then_sleep, {"pid_file": pid_file}, Limits(time_s=600))
+
+
+def record_pid_then_sleep(pid_file, report):
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(600)
+
+
 def die(report):
     report(stage="dying")
     os.kill(os.getpid(), signal.SIGKILL)
@@ -81,3 +95,30 @@ def test_a_killed_child_is_reported_as_died():
     finished = run_isolated(die, {}, Limits(time_s=60))
     assert finished.ended == "died"
     assert "SIGKILL" in finished.error and "out of memory" in finished.error
+
+
+def test_an_error_is_reported_on_one_line():
+    finished = run_isolated(fail_on_two_lines, {}, Limits(time_s=60))
+    assert finished.ended == "raised"
+    assert finished.error.startswith("ValueError: first line at test_isolation.py:")
+    assert "\n" not in finished.error
+
+
+def test_a_timeout_kills_a_nested_child_in_its_own_session_too(tmp_path):
+    import psutil
+
+    pid_file = tmp_path / "pid"
+    finished = run_isolated(nest, {"pid_file": str(pid_file)}, Limits(time_s=4))
+    assert finished.ended == "timeout" and pid_file.exists()
+    grandchild = int(pid_file.read_text())
+    deadline = time.perf_counter() + 10
+    while time.perf_counter() < deadline:
+        try:
+            if psutil.Process(grandchild).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(grandchild, signal.SIGKILL)
+        pytest.fail("the nested child outlived the timeout")

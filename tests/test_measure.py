@@ -46,3 +46,31 @@ def test_background_load_is_measured_on_linux():
     cores = load.cores()
     if sys.platform.startswith("linux"):
         assert cores is not None and cores >= 0
+
+
+def test_the_measuring_process_loads_only_numpy_and_onnxruntime():
+    import subprocess
+    import sys
+
+    # What the measuring process imports before ONNX Runtime: its runner and this module.
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, search.isolation, search.measure; print(*sys.modules)"],
+        capture_output=True, text=True, check=True).stdout.split()
+    heavy = {"pandas", "sklearn", "scipy", "torch", "pyarrow", "duckdb", "onnx", "skl2onnx",
+             "metafeatures", "psutil", "kb.store", "kb.schema"}
+    assert "numpy" in loaded and not heavy & set(loaded)
+
+
+def test_a_model_onnx_runtime_refuses_is_a_measure_error(tmp_path):
+    import pytest
+
+    from search.measure import MeasureError, MeasureRequest, measure_in_fresh_process
+    from search.profiles import BUILTIN_PROFILES
+
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"not a model")
+    request = MeasureRequest(model_path=str(path), profile=BUILTIN_PROFILES["cpu-1t"], threads=1,
+                             single_rows=[{}], batch={}, parity_rows={}, output="variable")
+    with pytest.raises(MeasureError, match=r"^ONNX Runtime cannot load the model: \w+: ") as raised:
+        measure_in_fresh_process(request, timeout_s=60)
+    assert "\n" not in str(raised.value) and " at measure.py" not in str(raised.value)

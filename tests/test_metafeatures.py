@@ -255,6 +255,17 @@ def test_mixed_column_is_nominal_and_numbers_in_text_are_numeric(ugly):
     assert "flag" in data.categorical_names and "category" in data.categorical_names
 
 
+def test_a_category_column_is_symbolic_even_with_numeric_labels():
+    # An ARFF nominal attribute {1,2,3} arrives as a category column; OpenML counts it symbolic.
+    X = pd.DataFrame({"size": pd.Categorical(["1", "2", "3", "1"] * 10, categories=["1", "2", "3"]),
+                      "code": pd.Categorical([1, 2, 1, 2] * 10), "x": np.arange(40.0)})
+    data = prepare(X, np.arange(40) % 2, "binary")
+    assert data.categorical_names == ("size", "code") and data.numeric_names == ("x",)
+    assert list(data.levels) == [3, 2]
+    values = metafeatures.extract(X, np.arange(40) % 2, "binary", groups="general")
+    assert (values["NumberOfSymbolicFeatures"], values["NumberOfNumericFeatures"]) == (3, 1)
+
+
 def test_many_categories_do_not_blow_up_the_design_matrix():
     n = 5000
     X = pd.DataFrame({"id": [f"row{i}" for i in range(n)], "x": np.arange(n, dtype=float)})
@@ -350,3 +361,24 @@ def test_groups_select_features_and_every_feature_is_in_the_catalogue():
     mixed = pd.concat([X, pd.DataFrame({"c": np.where(y > 0, "a", "b")})], axis=1)
     produced = set(extract(mixed, y, "multiclass")) | set(extract(mixed, X["f0"] * 2 + 1, "regression"))
     assert produced == set(metafeatures.FEATURE_NAMES)
+
+
+def test_thread_limit_reaches_libraries_loaded_after_its_first_use():
+    import subprocess
+    import sys
+
+    # A long-lived process (a Dask worker) limits threads, then imports scikit-learn, whose
+    # OpenMP pool the next limit must reach too.
+    code = """
+import threadpoolctl
+from metafeatures.threads import limit_threads
+with limit_threads(1):
+    pass
+import sklearn.ensemble
+threadpoolctl.threadpool_limits(3, user_api="openmp")  # so that 1 means limited, on any machine
+with limit_threads(1):
+    inside = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "openmp"]
+print(inside)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() not in ("", "[]") and set(eval(out.stdout)) == {1}

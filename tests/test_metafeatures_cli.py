@@ -165,3 +165,35 @@ def test_every_bundled_dataset_is_characterised(cli):
         assert report["stored"] >= 50, report["name"]
         expected = 108 if report["task"] != "regression" else 60
         assert abs(report["stored"] - expected) <= 6, (report["name"], report["stored"])
+
+
+def test_max_rows_0_is_reported_as_0_not_null(kb_with_data):
+    report = json.loads(kb_with_data("metafeatures", "iris", "--groups", "general", "--max-rows", "0",
+                                     "--json").output)
+    assert report["max_rows"] == 0
+    default = json.loads(kb_with_data("metafeatures", "iris", "--groups", "general", "--json").output)
+    assert default["max_rows"] == metafeatures.DEFAULT_MAX_ROWS
+
+
+def test_stored_rows_are_read_in_their_extractors_vocabulary(kb):
+    from kb.metafeature_store import stored_vectors
+    from kb.schema import Dataset, MetaFeature
+
+    kb.append("datasets", [Dataset(dataset_id="0123456789abcdef", name="flowers", task="multiclass",
+                                   target="species", n_rows=150, n_features=4, source="test")])
+
+    def rows(extractor, values):
+        return [MetaFeature(dataset_id="0123456789abcdef", name=name, value=value,
+                            extractor=extractor, extractor_version="1") for name, value in values.items()]
+
+    # metakb's own values beside one tool's: neither may hide the other.
+    kb.append("metafeatures", rows("metakb", {"NumberOfInstances": 150.0, "ClassEntropy": 1.58})
+              + rows("pymfe", {"nr_attr": 4.0, "attr_ent.mean": 1.9, "class_ent": 1.5})
+              + rows("openml", {"MaxNominalAttDistinctValues": 3.0}))
+    vector = stored_vectors(kb).vectors["0123456789abcdef"]
+    assert vector["NumberOfInstances"] == 150.0
+    assert vector["ClassEntropy"] == 1.58  # metakb's value wins over pymfe's class_ent
+    assert vector["NumberOfFeatures"] == 5.0  # pymfe's nr_attr, the target counted as OpenML does
+    assert vector["MeanAttributeEntropy"] == 1.9
+    assert vector["MaxNominalAttDistinctValues"] == 3.0
+    assert stored_vectors(kb, task="binary").vectors == {}

@@ -15,6 +15,13 @@ def hardware() -> None:
     quantization, the batch size of the batch-N latency and a memory ceiling. Built in:
     cpu-1t, cpu-all, cpu-1t-int8, and cuda where a CUDA device is usable. Your own profiles
     live in <kb>/hardware.toml, shared by everyone using that KB.
+
+    \b
+    Example:
+      kb hardware detect
+      kb hardware add edge-2t --threads 2 --memory-limit-mb 256
+      kb hardware list
+      kb bench haberman --config '{"family": "linear"}' --hardware edge-2t
     """
 
 
@@ -36,10 +43,13 @@ def detect(save: bool, as_json: bool) -> None:
     """
     from search.hardware import (detect_machine, hardware_record, machine_summary, offered,
                                  unusable_reason)
+    from search.profiles import all_profiles
 
+    kb = open_kb() if save else None  # --save needs a KB: the store says so if there is none
     machine = detect_machine(probe_torch=True)
+    profiles = all_profiles(kb.root if kb is not None else _kb_root_if_any())
     entries = [(hardware_record(machine, p), unusable_reason(p, machine))
-               for p in _profiles(required=save).values() if offered(p, machine)]
+               for p in profiles.values() if offered(p, machine)]
     rows = [{"profile": record.name, "hardware_id": record.hardware_id, "kind": record.kind,
              "threads": record.threads, "execution_provider": record.execution_provider,
              "quantization": record.quantization or "none", "usable": reason is None,
@@ -48,7 +58,7 @@ def detect(save: bool, as_json: bool) -> None:
     saved = 0
     if save:
         usable = [record for record, reason in entries if reason is None]
-        saved = open_kb().append("hardware", usable, on_conflict="keep").added if usable else 0
+        saved = kb.append("hardware", usable, on_conflict="keep").added if usable else 0
     if as_json:
         print_json({"machine": machine_summary(machine), "profiles": rows,
                     **({"saved": saved} if save else {})})
@@ -74,17 +84,12 @@ def _echo_machine(machine) -> None:
     click.echo(f"torch     {torch}" + (f"; GPU {machine.gpu}" if machine.gpu else ""))
 
 
-def _profiles(required: bool = False) -> dict:
-    """Built-in and user profiles; without a KB (and not ``required``), the built-in ones."""
+def _kb_root_if_any():
+    """The KB folder if a KB is there (its profiles count too), else None."""
     from kb.meta import meta_path
-    from search.profiles import all_profiles
 
     root = kb_path()
-    if not meta_path(root).exists():
-        if required:
-            open_kb()  # raises the store's own "no knowledge base here" error
-        return all_profiles(None)
-    return all_profiles(root)
+    return root if meta_path(root).exists() else None
 
 
 @hardware.command("list")
@@ -99,19 +104,20 @@ def list_(as_json: bool) -> None:
       kb hardware list
       kb hardware list --json | jq '.profiles[] | select(.usable)'
     """
-    from kb.meta import meta_path
     from search.hardware import detect_machine, offered, unusable_reason
+    from search.profiles import all_profiles
 
+    root = _kb_root_if_any()
     machine = detect_machine(probe_torch=True)
     profiles = []
-    for profile in _profiles().values():
+    for profile in all_profiles(root).values():
         if not offered(profile, machine):
             continue
         reason = unusable_reason(profile, machine)
         profiles.append({"name": profile.name, **profile.settings(), "source": profile.source,
                          "usable": reason is None, "why_not": reason})
     recorded = []
-    if meta_path(kb_path()).exists():
+    if root is not None:
         recorded = open_kb().query(
             """SELECT h.name, h.hardware_id, h.kind, h.cpu_model, h.threads, h.runtime,
                       h.runtime_version, h.execution_provider, h.quantization, h.source,
@@ -158,10 +164,13 @@ def add(name: str, threads: str | None, **settings) -> None:
           --memory-limit-mb 256 --description "our 2-core edge box"
       kb bench haberman --config '{"family": "linear"}' --hardware edge-2t-int8
     """
+    from kb.meta import check_version
     from search.hardware import detect_machine, unusable_reason
     from search.profiles import PROFILES_FILE, append_profile, profile_from_settings
 
-    path = open_kb().root / PROFILES_FILE
+    root = kb_path()
+    check_version(root)  # a KB must be there, and one this metakb can use
+    path = root / PROFILES_FILE
     given = {k: v for k, v in settings.items() if v is not None}
     if threads is not None:
         given["threads"] = int(threads) if threads.strip().isdigit() else threads
@@ -239,28 +248,24 @@ def bench(dataset: str, config_text: str, profile_name: str, seed: int, metric: 
     from kb.keys import canonical_json
     from kb.meta import code_version
     from kb.schema import Run
-    from search.families import normalize_config
-    from search.hardware import detect_machine, require_usable
-    from search.metrics import metric_for
     from search.profiles import find_profile
-    from search.trial import TrialLimits, run_trial
+    from search.trial import TrialLimits, plan_trial, run_planned
 
     kb = open_kb()
     loaded = load_registered(kb, dataset)
     profile = find_profile(profile_name, kb.root)
     # Mistakes are reported before a trial starts, not after it has run.
-    config = normalize_config(_parse_config(config_text), loaded.record.task)
-    metric_for(loaded.record.task, metric)
-    require_usable(profile, detect_machine())
+    plan = plan_trial(loaded, _parse_config(config_text), profile, seed, metric=metric,
+                      folds=folds, fidelity=fidelity, model_path=save_model,
+                      limits=TrialLimits(time_s=time_limit, memory_mb=memory_limit,
+                                         train_threads=train_threads))
+    config = plan.config
     run_id = uuid.uuid4().hex[:16]
     started = datetime.now(timezone.utc)
     if not as_json:
         click.echo(f"running {config.get('family')} on {loaded.record.name} "
                    f"({loaded.record.n_rows} rows) under {profile.name} ...")
-    result = run_trial(loaded, config, profile, seed, metric=metric, folds=folds,
-                       fidelity=fidelity, run_id=run_id, model_path=save_model,
-                       limits=TrialLimits(time_s=time_limit, memory_mb=memory_limit,
-                                          train_threads=train_threads))
+    result = run_planned(plan, run_id=run_id)
     written = result.write(kb, on_conflict="replace")
     trial = result.trial
     kb.append("runs", [Run(
@@ -306,11 +311,10 @@ def _parse_config(text: str) -> dict:
     return config
 
 
-BUSY_CORES = 0.25  # background CPU above which a latency is flagged as measured on a busy machine
-
-
 def _echo_trial(trial, dataset_name: str, hardware, model_path: str | None) -> None:
     from pathlib import Path
+
+    from search.measure import BUSY_CORES
 
     def ms(value):
         return "-" if value is None else f"{value:.4g} ms"

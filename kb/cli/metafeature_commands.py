@@ -21,7 +21,8 @@ GROUP_HELP = ("Comma-separated groups: general, statistical, info-theory, landma
               help="Seed of every random choice (row sample, tree tie-breaks).")
 @click.option("--max-rows", type=click.IntRange(min=0), default=None,
               help="Landmarking, the tree and pairwise statistics use a seeded sample of this "
-                   "many rows when there are more (default: 10000; 0: every row).")
+                   "many rows when there are more (default: 10000; 0: every row, which --json "
+                   "reports as max_rows 0).")
 @json_option
 @kb_option
 def metafeatures_command(datasets: tuple[str, ...], all_datasets: bool, groups: str, seed: int,
@@ -73,7 +74,8 @@ def _report(record, extraction, stored: int) -> dict:
     return {
         "dataset_id": record.dataset_id, "name": record.name, "task": record.task,
         "extractor": extraction.extractor, "extractor_version": extraction.extractor_version,
-        "groups": list(extraction.groups), "seed": extraction.seed, "max_rows": extraction.max_rows,
+        "groups": list(extraction.groups), "seed": extraction.seed,
+        "max_rows": 0 if extraction.max_rows is None else extraction.max_rows,  # 0: every row
         "rows": extraction.n_rows, "seconds": round(extraction.wall_seconds, 4),
         "stored": stored, "metafeatures": extraction.values, "sample_rows": extraction.sample_rows,
         "notes": list(extraction.notes),
@@ -143,7 +145,7 @@ def similar(dataset: str | None, metafeatures_file: Path | None, vocabulary: str
     kb_vectors = stored_vectors(kb, task=task)
     require_comparable(kb_vectors, exclude=exclude, task=task)
     if record is not None:  # only now, once there is something to compare it with
-        query, computed = dataset_query(kb, record, groups=groups)
+        query, computed = dataset_query(kb, record, kb_vectors, groups=groups)
         if computed and not as_json:
             click.echo(f"note: {record.name} has no stored meta-features; computed them for this "
                        f"query (`kb metafeatures {record.name}` stores them)", err=True)

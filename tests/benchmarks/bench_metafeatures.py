@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 import metafeatures  # noqa: E402
-from metafeatures.blas import one_blas_thread  # noqa: E402
 from metafeatures.context import Context  # noqa: E402
 from metafeatures.table import prepare  # noqa: E402
+from metafeatures.threads import limit_threads  # noqa: E402
 
 PMLB = ("wine_recognition", "sonar", "yeast", "wine_quality_red", "segmentation", "spambase",
         "churn", "optdigits", "mushroom", "letter")
@@ -101,7 +101,7 @@ def run_pymfe(X: np.ndarray, y: np.ndarray, group: str, features: list[str],
 
     # The BLAS thread setting metakb uses: on a busy machine OpenBLAS threads waiting for a
     # core slow pymfe's small matrix calls down by up to 10x, which would flatter metakb.
-    with one_blas_thread():
+    with limit_threads(1, "blas", load=("scipy.linalg", "scipy.spatial")):
         runs = [best_of(repeats, lambda: extract(None)), best_of(repeats, lambda: extract(group))]
     wall, cpu = min(runs)
     return wall, cpu, found["n"]
