@@ -21,6 +21,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -29,8 +30,7 @@ from pathlib import Path
 
 from kb.errors import first_line
 
-POLL_SECONDS = 0.1
-WAIT_SECONDS = 0.02  # how often the exit of a child is checked without a memory limit
+POLL_SECONDS = 0.1  # how often memory is sampled under a memory limit
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,27 @@ def run_isolated(fn: Callable, kwargs: dict, limits: Limits, *, what: str = "tri
         peak = 0.0
         ended = None
         try:
-            while (own_peak := _reap(process)) is None:
-                if limits.memory_mb is not None:
+            if limits.memory_mb is None:
+                own_peak = _wait(process, limits.time_s)
+                if own_peak is None:
+                    ended = "timeout"
+                    _kill_tree(psutil, process)
+                else:
+                    peak = own_peak
+            else:
+                while (own_peak := _reap(process)) is None:
                     resident = _tree_resident_mb(psutil, process.pid)
                     peak = max(peak, resident)
                     if resident > limits.memory_mb:
                         ended = "memory"
-                if limits.time_s is not None and time.perf_counter() - started > limits.time_s:
-                    ended = "timeout"
-                if ended:
-                    _kill_tree(psutil, process)
-                    break
-                time.sleep(POLL_SECONDS if limits.memory_mb is not None else WAIT_SECONDS)
-            else:
-                peak = max(peak, own_peak)
+                    elif limits.time_s is not None and time.perf_counter() - started > limits.time_s:
+                        ended = "timeout"
+                    if ended:
+                        _kill_tree(psutil, process)
+                        break
+                    time.sleep(POLL_SECONDS)
+                else:
+                    peak = max(peak, own_peak)
         except BaseException:  # interrupted (Ctrl-C, a cancelled Dask task): leave no orphans
             _kill_tree(psutil, process)
             raise
@@ -113,14 +120,32 @@ def _tree_resident_mb(psutil, pid: int) -> float:
     return total / 2**20
 
 
-def _reap(process: subprocess.Popen) -> float | None:
+def _reap(process: subprocess.Popen, *, block: bool = False) -> float | None:
     """None while the child runs; once it has exited, its peak resident memory in MB (the
     kernel's, which also covers descendants it waited for), its exit status recorded."""
-    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+    pid, status, usage = os.wait4(process.pid, 0 if block else os.WNOHANG)
     if pid == 0:
         return None
     process.returncode = os.waitstatus_to_exitcode(status)
     return usage.ru_maxrss / (2**20 if sys.platform == "darwin" else 2**10)  # bytes or KiB
+
+
+def _wait(process: subprocess.Popen, timeout_s: float | None) -> float | None:
+    """Block until the child exits (its peak memory, as ``_reap``) or ``timeout_s`` passes
+    (None). The parent sleeps in the kernel meanwhile: a poll loop would wake it fifty times a
+    second beside a child that may be timing a model on the next core."""
+    outcome: list[float] = []
+
+    def reap() -> None:
+        try:
+            outcome.append(_reap(process, block=True))
+        except ChildProcessError:  # reaped by _kill_tree after a timeout
+            pass
+
+    waiter = threading.Thread(target=reap, daemon=True)
+    waiter.start()
+    waiter.join(timeout_s)
+    return outcome[0] if outcome else None
 
 
 def _kill_tree(psutil, process: subprocess.Popen) -> None:
