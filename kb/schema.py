@@ -132,6 +132,8 @@ class Trial:
     measure_seconds: float | None = None  # measuring on the profile, process start included
     quantized_weights: int | None = None  # int8 weight tensors; null unless the profile quantizes
     background_cpu: float | None = None  # CPU cores other processes used while latency was timed
+    arch_id: str | None = None  # the architecture trained, for fragment-built networks
+    details: str | None = field(default=None, metadata=JSON)  # source-specific extras (e.g. TabRepo's time_infer_s)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from pathlib import Path
 
 import click
 
-from kb.cli import dataset_commands, hardware_commands, metafeature_commands, store_commands
+import kb.cli
 from kb.cli.common import Settings
 
 
@@ -48,9 +50,11 @@ def cli(ctx: click.Context, kb_path: Path) -> None:
     ctx.obj = Settings(kb_path=kb_path)
 
 
-for module in (store_commands, dataset_commands, hardware_commands, metafeature_commands):
-    for command in module.COMMANDS:
-        cli.add_command(command)
+# Every ``kb/cli/*_commands.py`` module contributes its ``COMMANDS``; a new verb is a new module.
+for _info in sorted(pkgutil.iter_modules(kb.cli.__path__), key=lambda m: m.name):
+    if _info.name.endswith("_commands"):
+        for command in importlib.import_module(f"kb.cli.{_info.name}").COMMANDS:
+            cli.add_command(command)
 
 
 def main() -> None:

@@ -24,13 +24,21 @@ class FileReport:
     skipped: str | None = None  # a file in a folder that is not for this format, and why
 
 
-def _native(kb, path, **options):
-    from kb.ingest.native import ingest_native
+def _adapter(module: str, function: str) -> Callable[..., list[FileReport]]:
+    """An adapter imported when used, so ``kb --help`` never pays for its imports."""
 
-    return ingest_native(kb, path, **options)
+    def run(kb, path, **options):
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(kb, path, **options)
+
+    return run
 
 
-ADAPTERS: dict[str, Callable[..., list[FileReport]]] = {"native": _native}
+# format name -> adapter(kb, path, progress=..., **options) -> [FileReport]
+ADAPTERS: dict[str, Callable[..., list[FileReport]]] = {
+    "native": _adapter("kb.ingest.native", "ingest_native"),
+}
 
 
 def ingest(kb, path: str | Path, *, format: str = "native", progress=None, **options) -> list[FileReport]:
