@@ -206,6 +206,14 @@ def fingerprint(frame: pd.DataFrame, target: str) -> str:
     return h.hexdigest()[:KEY_LENGTH]
 
 
+def reference_dataset_id(source: str, identifier: str | int) -> str:
+    """The id of a dataset known only by reference (an OpenML task, a NAS-Bench-201 image
+    set) whose data the KB does not hold: a hash of where it is from and its name there, so
+    every adapter that meets ``("openml-task", 3)`` gives the same row."""
+    h = hashlib.sha256(json.dumps({"source": source, "id": str(identifier)}).encode())
+    return h.hexdigest()[:KEY_LENGTH]
+
+
 def _is_number(series: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(series)
 
