@@ -26,7 +26,7 @@ import pyarrow.compute as pc
 
 from kb.errors import ValidationError
 from kb.keys import canonical_json, derive_key
-from kb.schema import Column, TableSpec
+from kb.schema import RECORD_TABLES, TABLES, Column, TableSpec
 
 _UTC = pa.timestamp("us", tz="UTC")
 
@@ -371,3 +371,16 @@ def _key_text(table: pa.Table, spec: TableSpec) -> pa.Array:
         return table.column(spec.key[0]).combine_chunks().cast(pa.string())
     parts = [table.column(k).combine_chunks().cast(pa.string()) for k in spec.key]
     return pc.binary_join_element_wise(*parts, "\x1f")
+
+
+def with_keys(record):
+    """``record`` with its derived ids filled in and its values in canonical form.
+
+    A record built far from the KB (a trial in a subprocess or on a Dask worker, a row an
+    adapter reads) then carries the ids the store will give it. Raises ``ValidationError``
+    for a value the store would refuse (a NaN score, an unknown status), so such a record
+    never leaves the code that made it.
+    """
+    spec = TABLES[RECORD_TABLES[type(record)]]
+    row = prepare_rows([record], spec).table.to_pylist()[0]
+    return type(record)(**row)

@@ -23,7 +23,7 @@ from kb.keys import canonical_json
 from kb.meta import package_version
 from kb.schema import Hardware
 from search.profiles import CUDA_PROVIDER, Profile
-from search.records import with_keys
+from kb.validation import with_keys
 
 RUNTIME = "onnxruntime"
 # SIMD extensions ONNX Runtime dispatches on; two CPUs with one model name rarely differ here,

@@ -57,7 +57,7 @@ from search.hardware import detect_machine, hardware_record, require_usable, thr
 from search.metrics import METRICS, metric_for
 from search.preprocess import FeatureLayout
 from search.profiles import Profile
-from search.records import with_keys
+from kb.validation import with_keys
 
 SOURCE = "metakb"
 PARITY_FRACTION = 0.1
