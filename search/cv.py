@@ -63,6 +63,31 @@ def sample_keeping_classes(indices: np.ndarray, codes: np.ndarray | None, size: 
     return np.sort(np.concatenate([shuffled[first], rest])[:max(size, len(first))])
 
 
+TEST_FRACTION = 0.2
+
+
+def test_split(codes: np.ndarray | None, n_rows: int, dataset_id: str) -> tuple[np.ndarray, np.ndarray]:
+    """(search rows, test rows) of a dataset: the test rows (a fifth, every class kept on the
+    search side and stratified where classes allow) are the same for every trial of the
+    dataset, on any machine, so the final model's test score comes from rows no trial, no
+    bootstrap and no warm start has seen. Seeded by the dataset id, not the trial seed."""
+    from sklearn.model_selection import train_test_split
+
+    rows = np.arange(n_rows)
+    n_test = int(round(TEST_FRACTION * n_rows))
+    if n_test < 1 or n_rows - n_test < 2:
+        raise ValueError(f"{n_rows} rows are too few to hold out a test split")
+    seed = int(dataset_id[:8], 16) if len(dataset_id) >= 8 else 0
+    stratify = None
+    if codes is not None:
+        counts = np.bincount(codes)
+        counts = counts[counts > 0]
+        if counts.min() >= 2 and n_test >= len(counts):
+            stratify = codes
+    search, test = train_test_split(rows, test_size=n_test, random_state=seed, stratify=stratify)
+    return np.sort(search), np.sort(test)
+
+
 def fidelity_rows(indices: np.ndarray, codes: np.ndarray | None, fidelity: float,
                   rng: np.random.Generator) -> np.ndarray:
     """The training rows a trial at ``fidelity`` (a fraction of the data) learns from."""

@@ -25,8 +25,10 @@ timeout    timeout:     the trial outran its time limit
 A failed or infeasible record keeps everything measured before the failure (the score when
 cross-validation finished, latencies when measurement did).
 
-Rows: cross-validation uses every row. The refitted model, the one exported and measured,
-learns from all rows but a parity hold-out (10%, at most 200 rows) on which the ONNX session
+Rows: a fifth of every dataset is its test split (``search.cv.test_split``, the same rows for
+every trial of the dataset), which no trial sees; only the final model a search delivers is
+scored on it. Cross-validation uses every other row. The refitted model, the one exported and
+measured, learns from all those rows but a parity hold-out (10%, at most 200 rows) on which the ONNX session
 and the trained model are compared: rows a model never saw are where float32 thresholds and
 distance ties show up. Training time counts cross-validation and refit; measuring time
 includes starting the measuring process.
@@ -106,6 +108,7 @@ class TrialPlan:
     train_threads: int
     limits: TrialLimits
     model_path: str | None
+    final: bool = False  # fit on all search rows, score on the test rows (``search.deliver``)
 
     @property
     def measure_timeout_s(self) -> float:
@@ -261,19 +264,29 @@ class _Data:
 
 
 def _prepare(plan: TrialPlan, rng: np.random.Generator) -> _Data:
-    from search.cv import fidelity_rows, sample_keeping_classes
+    """The rows a trial sees: the dataset's search rows (``search.cv.test_split``), a parity
+    hold-out taken from them. A final model learns from all search rows and is checked, and
+    scored, on the test rows."""
+    from search.cv import fidelity_rows, sample_keeping_classes, test_split
     from search.preprocess import feature_layout
 
-    X = plan.dataset.X
-    layout = feature_layout(X)
     y, classes = _encode_target(plan.dataset.y, plan.dataset.record.task)
-    codes = None if classes is None else y
-    everything = np.arange(len(X))
-    n_parity = min(PARITY_MAX_ROWS, max(1, round(PARITY_FRACTION * len(X))))
-    refit_rows = sample_keeping_classes(everything, codes, len(X) - n_parity, rng)
+    search_rows, test_rows = test_split(None if classes is None else y, len(y),
+                                        plan.dataset.record.dataset_id)
+    X = plan.dataset.X
+    if plan.final:
+        refit_rows, parity_rows = search_rows, test_rows
+    else:
+        X, y = X.iloc[search_rows].reset_index(drop=True), y[search_rows]
+        codes = None if classes is None else y
+        everything = np.arange(len(X))
+        n_parity = min(PARITY_MAX_ROWS, max(1, round(PARITY_FRACTION * len(X))))
+        refit_rows = sample_keeping_classes(everything, codes, len(X) - n_parity, rng)
+        parity_rows = np.setdiff1d(everything, refit_rows)
+        refit_rows = fidelity_rows(refit_rows, codes, plan.fidelity, rng)
+    layout = feature_layout(X)
     return _Data(X=X, layout=layout, frame=layout.model_frame(X), y=y, classes=classes,
-                 refit_rows=fidelity_rows(refit_rows, codes, plan.fidelity, rng),
-                 parity_rows=np.setdiff1d(everything, refit_rows))
+                 refit_rows=refit_rows, parity_rows=parity_rows)
 
 
 def _train(plan: TrialPlan, data: _Data, values: dict, report):
@@ -294,6 +307,8 @@ def _train(plan: TrialPlan, data: _Data, values: dict, report):
                          ("model", build_estimator(config, task, plan.seed, plan.train_threads))])
 
     started = time.perf_counter()
+    if plan.final:
+        return _train_final(plan, data, values, report, make_model, started)
     try:
         cv = cross_validate(make_model, data.frame, data.y, data.n_classes,
                             METRICS[plan.metric], plan.folds, plan.seed, plan.fidelity,
@@ -304,6 +319,25 @@ def _train(plan: TrialPlan, data: _Data, values: dict, report):
     except Exception as e:
         raise _StageFailed("training", first_line(e, with_type=True)) from e
     values["train_seconds"] = time.perf_counter() - started
+    return model
+
+
+def _train_final(plan: TrialPlan, data: _Data, values: dict, report, make_model, started: float):
+    """Fit on every search row and score once on the test rows: the final model's score."""
+    from search.cv import fit, predictions
+    from search.metrics import METRICS
+
+    report(stage="final fit")
+    try:
+        model = fit(make_model(), data.frame.iloc[data.refit_rows], data.y[data.refit_rows])
+        test = data.parity_rows
+        score = float(METRICS[plan.metric].compute(
+            data.y[test], predictions(model, data.frame.iloc[test], data.n_classes)))
+        if not math.isfinite(score):
+            raise ValueError(f"{plan.metric} is {score} on the test rows")
+    except Exception as e:
+        raise _StageFailed("training", first_line(e, with_type=True)) from e
+    values.update(score=score, train_seconds=time.perf_counter() - started)
     return model
 
 

@@ -11,7 +11,9 @@ from search.families import FAMILIES
 from search.profiles import BUILTIN_PROFILES
 from search.trial import TrialLimits, run_trial
 
-DATASETS = ("sonar", "wine_recognition", "230_machine_cpu")
+# 230_machine_cpu, with its integer features, has tied k-NN distances on some of its rows, where
+# scikit-learn and ONNX Runtime pick different neighbours (a documented parity failure).
+DATASETS = ("sonar", "wine_recognition", "560_bodyfat")
 # Small models and few timing repeats: these tests check behaviour, the benchmark checks time.
 SMALL = {
     "random_forest": {"n_estimators": 10},
