@@ -384,3 +384,13 @@ def with_keys(record):
     spec = TABLES[RECORD_TABLES[type(record)]]
     row = prepare_rows([record], spec).table.to_pylist()[0]
     return type(record)(**row)
+
+
+def derived_id(table: str, name: str, **values) -> str:
+    """The id the store derives for ``name`` (``trial_id``, ``config_id``, ...) from the given
+    source values, without building a whole row: to ask the KB whether a row exists before
+    the work that makes it (a trial) is done. JSON sources are given as canonical JSON."""
+    spec = TABLES[table]
+    sources = spec.derived[name]
+    row = pa.table({s: pa.array([values[s]], spec.column(s).arrow_type) for s in sources})
+    return derive_key(row, sources)[0].as_py()

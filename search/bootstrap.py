@@ -1,0 +1,96 @@
+"""The baseline KB: one portfolio of configurations evaluated on every dataset under a profile.
+
+The same configurations on every dataset of a task is what lets the recommender compare
+datasets and configurations at all. The portfolio is each family's space default followed
+by seeded random points of the search space (``search.space.sample_configs``), so a larger
+portfolio extends a smaller one. A trial already in the KB (same dataset, configuration,
+seed, fidelity and hardware) is not run again, which makes a bootstrap resumable.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from kb.datasets import LoadedDataset
+from kb.keys import canonical_json
+from kb.validation import derived_id
+from search.execution import Executor
+from search.profiles import Profile
+from search.runs import finish_run, start_run
+from search.space import sample_configs
+from search.trial import TrialLimits, TrialResult, plan_trial, run_trial
+
+
+@dataclass(frozen=True)
+class PlannedTrial:
+    dataset: LoadedDataset
+    config: dict
+    trial_id: str
+
+
+@dataclass(frozen=True)
+class BootstrapSummary:
+    run_id: str
+    planned: int
+    already_in_kb: int
+    statuses: dict  # status -> trials run now
+
+
+def plan_bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, portfolio: int,
+                   seed: int, limits: TrialLimits) -> tuple[list[PlannedTrial], int]:
+    """(trials to run, trials already in the KB) for ``portfolio`` configurations per dataset."""
+    stored = {r["trial_id"] for r in kb.query("SELECT trial_id FROM trials").to_pylist()}
+    todo, present = [], 0
+    for dataset in datasets:
+        task = dataset.record.task
+        for config in sample_configs(task, portfolio, seed):
+            # Planning checks every argument here, before anything runs, and names the
+            # hardware row the trial will have on this machine.
+            plan = plan_trial(dataset, config, profile, seed, limits=limits)
+            trial_id = derived_id("trials", "trial_id", dataset_id=dataset.record.dataset_id,
+                                  config=canonical_json(plan.config), seed=seed, fidelity=1.0,
+                                  hardware_id=plan.hardware.hardware_id)
+            if trial_id in stored:
+                present += 1
+            else:
+                todo.append(PlannedTrial(dataset, plan.config, trial_id))
+    return todo, present
+
+
+def bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, *, portfolio: int,
+              seed: int = 0, limits: TrialLimits = TrialLimits(time_s=180.0, train_threads=1),
+              executor: Executor, on_result: Callable[[TrialResult, int, int], None] = lambda *a: None,
+              arguments: dict | None = None) -> BootstrapSummary:
+    """Run the portfolio on ``datasets``; each trial is written to the KB as it finishes.
+
+    ``on_result(result, done, total)`` is called after each write (for progress).
+    """
+    todo, present = plan_bootstrap(kb, datasets, profile, portfolio, seed, limits)
+    run = start_run(kb, "bootstrap", arguments or {
+        "datasets": [d.record.dataset_id for d in datasets], "hardware": profile.name,
+        "portfolio": portfolio, "seed": seed})
+    statuses: Counter = Counter()
+    status = "interrupted"
+    try:
+        queue = list(todo)
+        running: dict = {}
+        while queue or running:
+            while queue and len(running) < executor.slots:
+                item = queue.pop(0)
+                future = executor.submit(run_trial, item.dataset, item.config, profile, seed,
+                                         limits=limits, run_id=run.run_id)
+                running[future] = item
+            done, _ = executor.wait_first(running)
+            for future in done:
+                running.pop(future)
+                result = future.result()
+                result.write(kb, on_conflict="keep")
+                statuses[result.trial.status] += 1
+                on_result(result, sum(statuses.values()), len(todo))
+        status = "finished"
+    finally:
+        finish_run(kb, run, status, {"planned": len(todo) + present, "already_in_kb": present,
+                                     **statuses})
+    return BootstrapSummary(run.run_id, len(todo) + present, present, dict(statuses))
