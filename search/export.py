@@ -61,6 +61,8 @@ def to_onnx(pipeline, layout: FeatureLayout, task: str, config: dict,
                 onx = _join(_from_sklearn(pipeline[:-1], layout, None), _from_torch(model, task))
             else:
                 onx = _from_sklearn(pipeline, layout, model if task != "regression" else None)
+                if task == "regression":
+                    onx = _named_prediction(onx)
         onx = _tidy(onx)
         onnx.checker.check_model(onx)
     except ExportError:
@@ -89,6 +91,20 @@ def _from_sklearn(estimator, layout: FeatureLayout, classifier) -> onnx.ModelPro
     options = {id(classifier): {"zipmap": False}} if classifier is not None else None
     return convert_sklearn(estimator, initial_types=inputs, options=options,
                            target_opset={"": ONNX_OPSET, "ai.onnx.ml": ML_OPSET})
+
+
+def _named_prediction(onx: onnx.ModelProto) -> onnx.ModelProto:
+    """A regressor's one output named ``variable``: skl2onnx names k-NN's ``variable1`` when
+    its graph already uses ``variable`` inside, which is renamed out of the way first."""
+    (output,) = onx.graph.output
+    if output.name == PREDICTION:
+        return onx
+    renames = {PREDICTION: "metakb_inner_" + PREDICTION, output.name: PREDICTION}
+    for node in onx.graph.node:
+        node.input[:] = [renames.get(n, n) for n in node.input]
+        node.output[:] = [renames.get(n, n) for n in node.output]
+    output.name = PREDICTION
+    return onx
 
 
 def _from_torch(model, task: str) -> onnx.ModelProto:

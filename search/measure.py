@@ -45,7 +45,7 @@ class MeasureRequest:
     profile: Profile
     threads: int  # intra-op threads, resolved for this machine
     single_rows: list[dict[str, np.ndarray]]  # batch-1 inputs, cycled through
-    batch: dict[str, np.ndarray]  # the batch-N input
+    batch: dict[str, np.ndarray] | None  # the batch-N input; None: batch 1 only
     parity_rows: dict[str, np.ndarray]
     output: str  # the output read for parity
 
@@ -54,8 +54,8 @@ class MeasureRequest:
 class Measurement:
     latency_p50_ms: float
     latency_p95_ms: float
-    batch_p50_ms: float
-    batch_p95_ms: float
+    batch_p50_ms: float | None  # None when the request has no batch-N input
+    batch_p95_ms: float | None
     peak_memory_mb: float  # resident memory of loading and running, above the bare runtime
     background_cpu: float | None  # CPU other processes used while timing (None: unknown)
     outputs: np.ndarray  # the output on the parity rows
@@ -102,9 +102,10 @@ def measure(request: MeasureRequest) -> Measurement:
         # to walk its row's path through the model (a cold start, several times slower).
         single = time_runs(run, request.single_rows, max(profile.warmup, len(request.single_rows)),
                            profile.repeats, profile.min_measure_seconds, profile.max_measure_seconds)
-        batch = time_runs(run, [request.batch], max(1, profile.warmup // 3),
-                          max(MIN_TIMED_RUNS, profile.repeats // 3),
-                          profile.min_measure_seconds / 2, profile.max_measure_seconds)
+        batch = None if request.batch is None else time_runs(
+            run, [request.batch], max(1, profile.warmup // 3),
+            max(MIN_TIMED_RUNS, profile.repeats // 3),
+            profile.min_measure_seconds / 2, profile.max_measure_seconds)
         peak_mb = memory.peak_mb()
         background_cpu = background.cores()
         outputs = session.run([request.output], request.parity_rows)[0]
@@ -112,7 +113,8 @@ def measure(request: MeasureRequest) -> Measurement:
         raise MeasureError(f"ONNX Runtime cannot run the model: {_error(e)}") from e
     return Measurement(
         latency_p50_ms=typical(single), latency_p95_ms=float(np.percentile(single, 95)),
-        batch_p50_ms=typical(batch), batch_p95_ms=float(np.percentile(batch, 95)),
+        batch_p50_ms=None if batch is None else typical(batch),
+        batch_p95_ms=None if batch is None else float(np.percentile(batch, 95)),
         peak_memory_mb=peak_mb, background_cpu=background_cpu, outputs=np.asarray(outputs))
 
 
@@ -245,13 +247,34 @@ def measure_in_fresh_process(request: MeasureRequest, timeout_s: float) -> Measu
 
     finished = run_isolated(_measure_there, {"request": request},
                             Limits(time_s=max(1.0, timeout_s)), what="measuring")
+    value = _returned(finished, timeout_s)
+    if isinstance(value, str):
+        raise MeasureError(value)
+    return value
+
+
+def measure_all_in_fresh_process(requests: list[MeasureRequest],
+                                 timeout_s: float) -> list[Measurement | str]:
+    """``measure`` of each request in turn, in one new Python process: one process start for
+    many small models (network fragments). Each entry is the measurement or why that model
+    could not be measured; MeasureError if the process fails or times out."""
+    from search.isolation import Limits, run_isolated
+
+    finished = run_isolated(_measure_all_there, {"requests": requests},
+                            Limits(time_s=max(1.0, timeout_s)), what="measuring")
+    return _returned(finished, timeout_s)
+
+
+def _returned(finished, timeout_s: float):
     if finished.ended == "returned":
-        if isinstance(finished.value, str):
-            raise MeasureError(finished.value)
         return finished.value
     if finished.ended == "timeout":
         raise MeasureError(f"measuring took longer than {timeout_s:.0f} s")
     raise MeasureError(finished.error)  # died (or raised past _measure_there)
+
+
+def _measure_all_there(requests: list[MeasureRequest], report) -> list[Measurement | str]:
+    return [_measure_there(request, report) for request in requests]
 
 
 def _measure_there(request: MeasureRequest, report) -> Measurement | str:

@@ -42,7 +42,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -165,7 +165,7 @@ def run_planned(plan: TrialPlan, *, run_id: str | None = None,
         config=canonical_json(plan.config), model_family=plan.config["family"],
         metric=plan.metric, direction=METRICS[plan.metric].direction, source=source,
         seed=plan.seed, fidelity=plan.fidelity, run_id=run_id, code_version=code_version(),
-        library_versions=canonical_json(_library_versions()),
+        library_versions=canonical_json(library_versions()),
         started_at=started, finished_at=datetime.now(timezone.utc))
     try:
         trial = with_keys(Trial(**identity, **values))
@@ -174,6 +174,13 @@ def run_planned(plan: TrialPlan, *, run_id: str | None = None,
         trial = with_keys(Trial(**identity, status="failed",
                                 failure_reason=f"internal: the trial's values are invalid ({e})"))
     return TrialResult(trial, plan.hardware)
+
+
+def run_final(plan: TrialPlan) -> Trial:
+    """The final model of a search: fitted on every search row and scored once on the test
+    rows (``score`` is the test score), exported and measured. The record describes the
+    model; it is not a trial for the KB, whose trials are all cross-validated."""
+    return run_planned(replace(plan, final=True)).trial
 
 
 def _run(plan: TrialPlan) -> dict:
@@ -270,7 +277,7 @@ def _prepare(plan: TrialPlan, rng: np.random.Generator) -> _Data:
     from search.cv import fidelity_rows, sample_keeping_classes, test_split
     from search.preprocess import feature_layout
 
-    y, classes = _encode_target(plan.dataset.y, plan.dataset.record.task)
+    y, classes = encode_target(plan.dataset.y, plan.dataset.record.task)
     search_rows, test_rows = test_split(None if classes is None else y, len(y),
                                         plan.dataset.record.dataset_id)
     X = plan.dataset.X
@@ -415,7 +422,7 @@ def _check_parity(plan: TrialPlan, data: _Data, model, outputs: np.ndarray, valu
             + ("" if classifier else f" ({tolerance:g} standard deviations)")))
 
 
-def _encode_target(y, task: str) -> tuple[np.ndarray, np.ndarray | None]:
+def encode_target(y, task: str) -> tuple[np.ndarray, np.ndarray | None]:
     """(targets, classes): class codes 0..C-1 and the labels they stand for, or floats."""
     if task == "regression":
         return y.to_numpy(dtype=np.float64), None
@@ -426,7 +433,7 @@ def _encode_target(y, task: str) -> tuple[np.ndarray, np.ndarray | None]:
     return codes.astype(np.int64), classes
 
 
-def _library_versions() -> dict:
+def library_versions() -> dict:
     installed = {name: package_version(name) for name in LIBRARIES}
     return {"python": platform.python_version(),
             **{name: v for name, v in installed.items() if v is not None}}

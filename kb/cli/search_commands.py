@@ -74,6 +74,178 @@ def bootstrap(names: str, profile_name: str, portfolio: int, seed: int, trial_ti
                + ", ".join(f"{n} {s}" for s, n in sorted(summary.statuses.items())) + " now")
 
 
+@click.command()
+@click.argument("dataset", required=False)
+@click.option("--target", help="Target column, when DATASET is a file to register first.")
+@click.option("--trials", type=click.IntRange(min=1), default=25, show_default=True,
+              help="Trials to run (or reuse from the KB).")
+@click.option("--time-limit", type=click.FloatRange(min=1), help="Seconds; no new trial starts after.")
+@click.option("--hardware", "profile_name", default="cpu-1t", show_default=True,
+              help="Hardware profile the models must run on (`kb hardware list`).")
+@click.option("--max-latency-ms", type=float, help="Hard limit on p50 latency at batch 1.")
+@click.option("--max-memory-mb", type=float, help="Hard limit on peak inference memory.")
+@click.option("--max-model-kb", type=float, help="Hard limit on the model file's size.")
+@click.option("--objective", type=click.Choice(["score", "score+latency"]), default="score",
+              show_default=True, help="score+latency: ParEGO over score and latency.")
+@click.option("--warm-start", type=click.IntRange(min=0), default=5, show_default=True,
+              help="Known-good configurations from the KB to start from.")
+@click.option("--cold", is_flag=True, help="Start cold (same as --warm-start 0).")
+@click.option("--multi-fidelity", is_flag=True,
+              help="Hyperband over the fraction of training rows (1/9, 1/3, 1).")
+@click.option("--families", help="Comma-separated model families to search (default: all).")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), default=0, show_default=True)
+@click.option("--resume", "resume_id", metavar="RUN_ID",
+              help="Continue an interrupted search; its stored settings are used.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Where model.onnx and model_card.json go [default: ./models/<dataset>-<run>].")
+@click.option("--trial-time-limit", type=click.FloatRange(min=1), default=300, show_default=True,
+              help="Seconds one trial may take; a slower one is recorded as a timeout.")
+@_execution_options
+@json_option
+@kb_option
+def search(dataset: str | None, target: str | None, trials: int, time_limit: float | None,
+           profile_name: str, max_latency_ms, max_memory_mb, max_model_kb, objective: str,
+           warm_start: int, cold: bool, multi_fidelity: bool, families: str | None, seed: int,
+           resume_id: str | None, out_dir: Path | None, trial_time_limit: float, workers: int,
+           scheduler: str | None, as_json: bool) -> None:
+    """Search for the best model of DATASET that runs within the limits on a hardware profile,
+    starting from the KB's known-good configurations; write model.onnx and model_card.json.
+
+    Every trial is written to the KB as it finishes. A trial that breaks a limit is recorded
+    as infeasible and never delivered. The final model is refitted on all training rows and
+    scored once on a test split that no trial saw.
+
+    \b
+    Examples:
+      kb search haberman --max-latency-ms 0.05 --trials 20
+      kb search data.csv --target label --hardware cpu-1t-int8 --max-model-kb 512
+      kb search churn --workers 2 --multi-fidelity --objective score+latency
+      kb search --resume 3f9c0a1b2d4e5f60                 # after an interruption
+    """
+    from kb.errors import KBError
+    from search.constraints import Limits
+    from search.deliver import NoFeasibleModel, deliver
+    from search.execution import Executor
+    from search.smac_search import SearchSettings, run_search
+
+    kb = open_kb()
+    if resume_id:
+        settings = None
+    else:
+        if dataset is None:
+            raise KBError("name a DATASET to search (a registered name or id, or a file with "
+                          "--target), or --resume RUN_ID")
+        record = _dataset_for_search(kb, dataset, target)
+        settings = SearchSettings(
+            dataset_id=record.dataset_id, trials=trials, time_limit_s=time_limit,
+            hardware=profile_name,
+            limits=Limits(max_latency_ms, max_memory_mb, max_model_kb), objective=objective,
+            warm_start=0 if cold else warm_start, multi_fidelity=multi_fidelity, seed=seed,
+            families=tuple(f.strip() for f in families.split(",")) if families else None,
+            trial_time_s=trial_time_limit)
+    display = _SearchDisplay(enabled=not as_json)
+    with Executor(workers, scheduler) as executor:
+        if not as_json:
+            click.echo("resuming search " + resume_id if resume_id else
+                       f"search: {record.name} ({record.n_rows} rows, {record.task}), "
+                       f"{trials} trials under {profile_name}, on {executor.description}")
+        try:
+            outcome = run_search(kb, settings, executor=executor, resume=resume_id,
+                                 on_trial=display.trial)
+        finally:
+            display.close()
+    out_dir = out_dir or Path("models") / f"{outcome.dataset.record.name}-{outcome.run_id}"
+    if not as_json:
+        _echo_warm_start(outcome)
+        click.echo(f"run {outcome.run_id}: {len(outcome.trials)} trials "
+                   f"({outcome.reused} reused from the KB), {len(outcome.feasible)} feasible; "
+                   f"stopped by {outcome.stopped_by}")
+    try:
+        delivered = deliver(kb, outcome, out_dir)
+    except NoFeasibleModel as e:
+        if as_json:
+            print_json({"run_id": outcome.run_id, "model": None, "error": str(e)})
+        raise
+    card = delivered.card
+    if as_json:
+        print_json({"run_id": outcome.run_id, "model": str(delivered.model_path),
+                    "model_card": str(delivered.card_path), **card})
+        return
+    latency = card["latency_ms"]
+    click.echo(f"best: {card['model_family']}  CV {card['metric']} {card['cv_score']:.4g}, "
+               f"test {card['test_score']:.4g}; p50 {latency['p50']:.3g} ms, "
+               f"p95 {latency['p95']:.3g} ms, {card['peak_memory_mb']:.3g} MB, "
+               f"{card['model_bytes'] / 1024:.4g} KB on {card['hardware']['profile']}")
+    click.echo(f"wrote {delivered.model_path} and {delivered.card_path}")
+
+
+def _dataset_for_search(kb, dataset: str, target: str | None):
+    """The registered dataset DATASET names, or the file DATASET registered now."""
+    from kb.datasets import find, load, register
+    from kb.errors import KBError
+
+    record = find(kb, dataset)
+    if record is not None:
+        if target is not None and target != record.target:
+            raise KBError(f"dataset {record.name} is registered with target {record.target!r}, "
+                          f"not {target!r}")
+        return record
+    if not Path(dataset).exists() and not dataset.startswith("sklearn:"):
+        raise KBError(f"no dataset {dataset!r} in the KB and no such file; "
+                      f"`kb datasets list` shows what is registered")
+    record, _ = register(kb, load(dataset, target=target))
+    return record
+
+
+def _echo_warm_start(outcome) -> None:
+    for w in outcome.warm_starts:
+        note = f" ({'; '.join(w.changes)})" if w.changes else ""
+        predicted = "" if w.predicted_score is None else f" predicted {w.predicted_score:.2f}"
+        click.echo(f"warm start [{w.source}]{predicted}: {w.config['family']}{note}")
+    for r in outcome.refused:
+        click.echo(f"warm start refused: {r.config.get('family')}: {r.reason}")
+
+
+class _SearchDisplay:
+    """A live panel on a terminal (trials, best feasible score, feasible count, elapsed);
+    a line per trial otherwise."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.live = None
+        self.is_tty = enabled and sys.stdout.isatty()
+
+    def trial(self, event) -> None:
+        if not self.enabled:
+            return
+        t = event.trial
+        score = "-" if t.score is None else f"{t.score:.4g}"
+        latency = "-" if t.latency_p50_ms is None else f"{t.latency_p50_ms:.3g} ms"
+        best = "none yet" if event.best is None else f"{event.best.score:.4g}"
+        line = (f"[{event.done}/{event.total}] {t.model_family:<22} {t.status:<10} "
+                f"{t.metric} {score:<8} p50 {latency:<10}"
+                + (" (from KB)" if event.reused else "")
+                + (f" {t.failure_reason}" if t.failure_reason else ""))
+        if not self.is_tty:
+            click.echo(f"{line} | best {best}, {event.feasible} feasible, {event.elapsed_s:.0f} s")
+            return
+        from rich.live import Live
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 2))
+        table.add_row("trials", f"{event.done}/{event.total}", "best feasible", best,
+                      "feasible", str(event.feasible), "elapsed", f"{event.elapsed_s:.0f} s")
+        if self.live is None:
+            self.live = Live(table, refresh_per_second=4)
+            self.live.start()
+        self.live.console.print(line[:160])
+        self.live.update(table)
+
+    def close(self) -> None:
+        if self.live is not None:
+            self.live.stop()
+
+
 class _Progress:
     """A progress bar on a terminal, a line per trial otherwise (logs, CI)."""
 
@@ -105,4 +277,4 @@ class _Progress:
             self._bar.stop()
 
 
-COMMANDS = (bootstrap,)
+COMMANDS = (bootstrap, search)
