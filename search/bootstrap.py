@@ -59,6 +59,18 @@ def plan_bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, port
     return todo, present
 
 
+def _characterise_missing(kb, datasets: Sequence[LoadedDataset]) -> None:
+    """Meta-features for every dataset that lacks them: what makes its trials evidence the
+    recommender can use for other datasets."""
+    from kb.metafeature_store import characterise
+
+    have = {r["dataset_id"] for r in kb.query(
+        "SELECT DISTINCT dataset_id FROM metafeatures WHERE extractor = 'metakb'").to_pylist()}
+    for dataset in datasets:
+        if dataset.record.dataset_id not in have:
+            characterise(kb, dataset.record.dataset_id)
+
+
 def bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, *, portfolio: int,
               seed: int = 0, limits: TrialLimits = TrialLimits(time_s=180.0, train_threads=1),
               executor: Executor, on_result: Callable[[TrialResult, int, int], None] = lambda *a: None,
@@ -68,6 +80,7 @@ def bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, *, portfo
     ``on_result(result, done, total)`` is called after each write (for progress).
     """
     todo, present = plan_bootstrap(kb, datasets, profile, portfolio, seed, limits)
+    _characterise_missing(kb, datasets)
     run = start_run(kb, "bootstrap", arguments or {
         "datasets": [d.record.dataset_id for d in datasets], "hardware": profile.name,
         "portfolio": portfolio, "seed": seed})

@@ -59,7 +59,7 @@ class Executor:
                 self._client = Client(self.scheduler, timeout="20s")
             else:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=True, dashboard_address=None,
+                                             processes=True, dashboard_address=":0",
                                              silence_logs=logging.WARNING)
                 self._client = Client(self._cluster)
         except (OSError, TimeoutError) as e:

@@ -78,9 +78,14 @@ def _from_recommender(kb, dataset_id, task, n, hardware_id, limits, exclude):
         from kb.recommend import recommend
     except ImportError:  # the recommender is optional: fall back to the KB's best
         return None
-    found = recommend(kb, dataset=dataset_id, task=task, k=n, hardware_id=hardware_id,
-                      max_latency_ms=limits.max_latency_ms, max_memory_mb=limits.max_memory_mb,
-                      exclude_datasets=exclude)
+    try:
+        found = recommend(kb, dataset=dataset_id, task=task, k=n, hardware_id=hardware_id,
+                          max_latency_ms=limits.max_latency_ms,
+                          max_memory_mb=limits.max_memory_mb, exclude_datasets=exclude)
+    except KBError:
+        # Nothing comparable for the recommender (no other dataset has meta-features and
+        # trials): the KB's best configurations are still a better start than none.
+        return None
     return [(r.config, r.predicted_score, r.evidence) for r in found]
 
 

@@ -136,6 +136,8 @@ def search(dataset: str | None, target: str | None, trials: int, time_limit: flo
             raise KBError("name a DATASET to search (a registered name or id, or a file with "
                           "--target), or --resume RUN_ID")
         record = _dataset_for_search(kb, dataset, target)
+        if click.get_current_context().get_parameter_source("warm_start").name == "DEFAULT":
+            warm_start = min(warm_start, trials)  # the default adapts to a short search
         settings = SearchSettings(
             dataset_id=record.dataset_id, trials=trials, time_limit_s=time_limit,
             hardware=profile_name,

@@ -1,0 +1,161 @@
+"""kb search end to end: limits, the deliverable, kill and resume, Dask workers, warm starts,
+multi-fidelity and the bootstrap. Small searches over fast families keep this to about a
+minute; what a search finds is the benchmark's business, not these tests'."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from kb.datasets import bundled_folder
+
+HABERMAN = bundled_folder() / "haberman.tsv.gz"
+BODYFAT = bundled_folder() / "560_bodyfat.tsv.gz"
+FAST = "linear,knn"
+
+
+@pytest.fixture
+def kb_with_haberman(cli):
+    assert cli("init").exit_code == 0
+    assert cli("datasets", "add", HABERMAN, "--target", "target").exit_code == 0
+    return cli
+
+
+def _trials(kb_path, run_id=None):
+    from kb import KnowledgeBase
+
+    kb = KnowledgeBase(kb_path)
+    sql = "SELECT * FROM trials" + (" WHERE run_id = ?" if run_id else "")
+    return kb.query(sql, params=[run_id] if run_id else None).to_pylist()
+
+
+def test_search_delivers_a_tested_model_that_meets_the_limit(kb_with_haberman, tmp_path):
+    import onnxruntime as ort
+
+    out = tmp_path / "model"
+    result = kb_with_haberman("search", "haberman", "--trials", 4, "--families", FAST,
+                              "--max-latency-ms", 5, "--out", out, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["meets_limits"] and card["latency_ms"]["p50"] <= 5
+    assert 0.0 <= card["test_score"] <= 1.0 and card["metric"] == "roc_auc"
+    assert card["dataset"]["name"] == "haberman" and card["hardware"]["profile"] == "cpu-1t"
+    for key in ("configuration", "cv_score", "peak_memory_mb", "model_bytes", "library_versions",
+                "code_version", "seed", "evidence"):
+        assert card[key] is not None, key
+    stored = _trials(kb_with_haberman.kb_path, report["run_id"])
+    assert len(stored) == 4 and {t["model_family"] for t in stored} <= {"linear", "knn"}
+    assert card["evidence"]["trial_id"] in {t["trial_id"] for t in stored}
+    # The delivered file is the model: raw columns in, probabilities out.
+    session = ort.InferenceSession(str(out / "model.onnx"))
+    numeric = np.array([[30, 64, 1], [70, 58, 20]], dtype=np.float32)
+    probabilities = session.run(["probabilities"], {"numeric": numeric})[0]
+    assert probabilities.shape == (2, 2) and np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+
+
+def test_an_impossible_limit_ends_with_no_feasible_model_and_records_why(kb_with_haberman, tmp_path):
+    result = kb_with_haberman("search", "haberman", "--trials", 3, "--families", "linear",
+                              "--max-latency-ms", 0.0001, "--out", tmp_path / "none")
+    assert result.exit_code == 1
+    assert "no feasible model: 3 trials, 3 infeasible" in result.output
+    assert "Traceback" not in result.output and not (tmp_path / "none" / "model.onnx").exists()
+    stored = _trials(kb_with_haberman.kb_path)
+    assert len(stored) == 3
+    assert all(t["status"] == "infeasible" and t["failure_reason"].startswith("limit: latency p50")
+               and t["latency_p50_ms"] is not None and t["score"] is not None for t in stored)
+
+
+def test_a_search_killed_mid_way_resumes_with_every_trial_once(kb_with_haberman, tmp_path):
+    kb_path = kb_with_haberman.kb_path
+    command = [sys.executable, "-c", "from kb.cli.main import main; main()", "--kb", str(kb_path),
+               "search", "haberman", "--trials", "5", "--families", FAST, "--cold",
+               "--out", str(tmp_path / "m")]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(_trials(kb_path)) < 2:
+            assert process.poll() is None, "the search ended before it could be killed"
+            assert time.monotonic() < deadline, "no trials after 240 s"
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    before = {t["trial_id"]: t["finished_at"] for t in _trials(kb_path)}
+    (run_id,) = {t["run_id"] for t in _trials(kb_path)}
+    assert 2 <= len(before) < 5
+
+    result = kb_with_haberman("search", "--resume", run_id, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    after = _trials(kb_path, run_id)
+    assert len(after) == 5 == len({t["trial_id"] for t in after})
+    assert all(before[t["trial_id"]] == t["finished_at"] for t in after if t["trial_id"] in before)
+    card = json.loads((tmp_path / "m" / "model_card.json").read_text())
+    best = max(after, key=lambda t: t["score"] if t["status"] == "ok" else -1)
+    assert card["cv_score"] == pytest.approx(best["score"])  # the best over both parts
+    assert kb_with_haberman("search", "--resume", run_id).exit_code == 1  # finished now
+
+
+def test_a_two_worker_dask_search_writes_every_trial(kb_with_haberman, tmp_path):
+    result = kb_with_haberman("search", "haberman", "--trials", 4, "--families", FAST,
+                              "--workers", 2, "--cold", "--out", tmp_path / "m", "--json")
+    assert result.exit_code == 0, result.output
+    run_id = json.loads(result.output)["run_id"]
+    assert len({t["trial_id"] for t in _trials(kb_with_haberman.kb_path, run_id)}) == 4
+
+
+def test_warm_start_draws_on_other_datasets_and_reuses_what_the_kb_measured(kb_with_haberman, tmp_path):
+    cli = kb_with_haberman
+    assert cli("datasets", "add", bundled_folder() / "breast_cancer.tsv.gz", "--target", "target").exit_code == 0
+    assert cli("bootstrap", "--datasets", "breast_cancer", "--portfolio", 3).exit_code == 0
+    result = cli("search", "haberman", "--trials", 3, "--warm-start", 2, "--families",
+                 "random_forest,extra_trees,hist_gradient_boosting,linear", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    warm = [line for line in result.output.splitlines() if line.startswith("warm start")]
+    assert len(warm) == 2, result.output
+    # Searching again with the same seed finds the same warm configurations in the KB.
+    again = cli("search", "haberman", "--trials", 2, "--warm-start", 2, "--families",
+                "random_forest,extra_trees,hist_gradient_boosting,linear", "--out", tmp_path / "n")
+    assert "2 trials (2 reused from the KB)" in again.output, again.output
+
+
+def test_multi_fidelity_trains_on_fractions_of_the_rows(cli, tmp_path):
+    assert cli("init").exit_code == 0
+    assert cli("datasets", "add", BODYFAT, "--target", "target").exit_code == 0
+    result = cli("search", "560_bodyfat", "--trials", 5, "--families", "linear", "--cold",
+                 "--multi-fidelity", "--objective", "score+latency", "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    fidelities = {round(t["fidelity"], 3) for t in _trials(cli.kb_path)}
+    assert min(fidelities) < 1.0 and {round(1 / 9, 3)} <= fidelities
+
+
+def test_bootstrap_is_resumable(cli):
+    assert cli("init").exit_code == 0
+    assert cli("datasets", "add", HABERMAN, "--target", "target").exit_code == 0
+    first = cli("bootstrap", "--datasets", "haberman", "--portfolio", 2, "--json")
+    assert json.loads(first.output)["already_in_kb"] == 0
+    second = json.loads(cli("bootstrap", "--datasets", "haberman", "--portfolio", 3, "--json").output)
+    assert second["already_in_kb"] == 2 and sum(second["statuses"].values()) == 1
+    assert len(_trials(cli.kb_path)) == 3
+
+
+def test_search_mistakes_are_one_line_errors(kb_with_haberman):
+    for args, message in [
+        (("search",), "name a DATASET"),
+        (("search", "nosuch"), "no dataset 'nosuch'"),
+        (("search", "haberman", "--families", "boosted_cats"), "unknown model families"),
+        (("search", "haberman", "--hardware", "tpu-9"), "tpu-9"),
+        (("search", "haberman", "--trials", 2, "--warm-start", 5), "more than the 2 trials"),
+        (("search", "--resume", "0123456789abcdef"), "no search with run id"),
+    ]:
+        result = kb_with_haberman(*args)
+        assert result.exit_code == 1 and message in result.output, (args, result.output)
+        assert "Traceback" not in result.output
