@@ -350,6 +350,11 @@ def bundled_folder() -> Path:
     return folder
 
 
+def baseline_folder() -> Path:
+    """The shipped baseline KB tables (native Parquet files), installed by ``kb init --bundled``."""
+    return bundled_folder() / "baseline"
+
+
 def bundled() -> list[BundledDataset]:
     folder = bundled_folder()
     with open(folder / "manifest.csv", newline="", encoding="utf-8") as f:

@@ -32,14 +32,28 @@ def init(bundled: bool, as_json: bool) -> None:
     if not as_json:
         click.echo(f"{'opened existing' if existed else 'created'} knowledge base at {kb.root} "
                    f"(schema version {kb.schema_version})")
-    added = []
+    added, baseline = [], []
     if bundled:
         from kb.cli.dataset_commands import add_bundled
+        from kb.datasets import baseline_folder
+        from kb.errors import KBError
+        from kb.ingest import ingest as run_ingest
 
         added = add_bundled(kb, quiet=as_json)
+        # The shipped baseline: trials of a portfolio on the bundled datasets, their
+        # meta-features and the hardware they were measured on (datasets/baseline/README.md).
+        baseline = run_ingest(kb, baseline_folder(), format="native", on_conflict="keep")
+        rejected = [r.rejected for r in baseline if r.rejected]
+        if rejected:
+            raise KBError("the shipped baseline did not load: " + "; ".join(rejected))
+        if not as_json:
+            click.echo("baseline: " + ", ".join(
+                f"{r.table} {r.added} added" + (f" ({r.already_present} present)" if r.already_present else "")
+                for r in baseline if not r.skipped))
     if as_json:
         print_json({"path": str(kb.root.resolve()), "created": not existed,
-                    "schema_version": kb.schema_version, "bundled": added})
+                    "schema_version": kb.schema_version, "bundled": added,
+                    "baseline": {r.table: r.added for r in baseline if not r.skipped}})
 
 
 @click.command()
@@ -72,33 +86,50 @@ def show(as_json: bool) -> None:
 @click.command()
 @click.argument("path", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", default="native", show_default=True,
-              help="What wrote the files: native (metakb tables).")
+              help="What wrote the files (the formats are listed above).")
 @click.option("--table", type=click.Choice(TABLE_NAMES), default=None,
-              help="The table the file holds (default: from the file name).")
+              help="native: the table the file holds (default: from the file name).")
 @click.option("--file-format", type=click.Choice(TABLE_FORMATS), default=None,
-              help="File format (default: from the extension).")
-@click.option("--on-conflict", type=click.Choice(ON_CONFLICT), default="error",
-              show_default=True,
-              help="A row whose key is stored with other content: reject the file, keep the "
-                   "stored row, or replace it.")
+              help="native: file format (default: from the extension).")
+@click.option("--on-conflict", type=click.Choice(ON_CONFLICT), default=None,
+              help="A row whose key is stored with other content: reject the file (the "
+                   "default), keep the stored row, or replace it.")
+@click.option("--dataset", default=None,
+              help="smac: the registered dataset (name or id) the run optimised on.")
+@click.option("--hardware", default=None,
+              help="smac: the hardware row (name or id, see `kb hardware list`) the run was "
+                   "measured on (default: an external, unknown machine).")
 @json_option
 @kb_option
-def ingest(path: Path, fmt: str, table: str | None, file_format: str | None, on_conflict: str,
-           as_json: bool) -> None:
+def ingest(path: Path, fmt: str, as_json: bool, **given) -> None:
     """Add results from a file or a folder of files to the KB.
 
     Each file is added whole or not at all. Rows already present add nothing, so ingesting
     the same file twice is safe. The exit status is 1 if any file was rejected.
 
     \b
+    Formats:
+      native   Parquet, CSV or JSONL files whose columns are a table's fields
+      aslib    ASlib scenario folders (description.txt, feature_values.arff,
+               algorithm_runs.arff, configurations.csv), e.g. auto-sklearn's
+               meta-data: datasets by name with their meta-features, and each
+               run as a trial (family "autosklearn"); all or nothing per folder
+      smac     SMAC 2.x output folders (runhistory.json, scenario.json,
+               configspace.json): each run as a trial on --dataset, cost as
+               score (minimized), budget as fidelity; all or nothing per folder
+
+    \b
     Examples:
       kb ingest trials.parquet                 # table from the file name
       kb ingest results.csv --table trials
       kb ingest exported/                      # every table file in a folder
+      kb ingest ../shared/data/autosklearn --format aslib
+      kb ingest smac3_output/ --format smac --dataset haberman
     """
     from kb.ingest import ingest as run_ingest
 
     kb = open_kb()
+    options = {name: value for name, value in given.items() if value is not None}
 
     def progress(report):
         if as_json:
@@ -110,17 +141,20 @@ def ingest(path: Path, fmt: str, table: str | None, file_format: str | None, on_
         else:
             click.echo(f"{report.table:<14} {report.path}: {report.added} added, "
                        f"{report.already_present} already present"
-                       + (f", {report.replaced} replaced" if report.replaced else ""))
+                       + (f", {report.replaced} replaced" if report.replaced else "")
+                       + (f", {report.rows_left_out} left out ({report.left_out_because})"
+                          if report.rows_left_out else ""))
 
-    reports = run_ingest(kb, path, format=fmt, table=table, file_format=file_format,
-                         on_conflict=on_conflict, progress=progress)
+    reports = run_ingest(kb, path, format=fmt, progress=progress, **options)
     rejected = [r for r in reports if r.rejected]
     if as_json:
         print_json([r.__dict__ for r in reports])
     elif len(reports) > 1:
         done = [r for r in reports if not r.rejected and not r.skipped]
+        left_out = sum(r.rows_left_out for r in done)
         click.echo(f"{len(done)} file(s) ingested ({sum(r.added for r in done)} rows added, "
-                   f"{sum(r.already_present for r in done)} already present), "
+                   f"{sum(r.already_present for r in done)} already present"
+                   + (f", {left_out} left out" if left_out else "") + "), "
                    f"{len(rejected)} rejected, {sum(bool(r.skipped) for r in reports)} skipped")
     if rejected:
         raise SystemExit(1)
