@@ -22,7 +22,32 @@ META_FILE = "meta.parquet"
 
 # from_version -> function that upgrades a KB folder from that version to the next one.
 Migration = Callable[[Path], None]
-MIGRATIONS: dict[int, Migration] = {}
+def _trial_ids_name_their_metric(root: Path) -> None:
+    """Schema 1 -> 2: a trial's id hashes its metric too, so one configuration scored under
+    two metrics (auto-sklearn's scenarios share runs between accuracy and balanced accuracy)
+    is two trials. Each trials shard is rewritten with the new ids, then the old one removed;
+    a step cut short leaves the old shard, which the next run converts to the same ids."""
+    import pyarrow as pa
+
+    from kb.schema import table_spec
+    from kb.shards import list_shards, read_verified, write_shard
+    from kb.validation import prepare_table
+
+    folder = root / "trials"
+    for shard in list_shards(folder):
+        table = read_verified(shard.path)
+        old = table.column("trial_id")
+        table = table.set_column(table.schema.get_field_index("trial_id"), "trial_id",
+                                 pa.array([""] * table.num_rows, pa.string()))
+        table = prepare_table(table, table_spec("trials")).table
+        if table.column("trial_id").equals(old):
+            continue
+        timestamp = int(shard.path.name.split("-")[1])
+        write_shard(folder, table, replacing=shard.replacing, timestamp_ns=timestamp)
+        shard.path.unlink()
+
+
+MIGRATIONS: dict[int, Migration] = {1: _trial_ids_name_their_metric}
 
 
 def package_version(name: str) -> str | None:

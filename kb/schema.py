@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # pyarrow is imported where schemas are built, so `kb --help` stays fast
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 TASKS = ("binary", "multiclass", "regression")
 TRIAL_STATUSES = ("ok", "failed", "timeout", "infeasible")
@@ -98,7 +98,7 @@ class Hardware:
 class Trial:
     """One evaluated configuration on one dataset, with what it cost on one hardware profile."""
 
-    trial_id: str = ""  # derived: hash of (dataset_id, config, seed, fidelity, hardware_id)
+    trial_id: str = ""  # derived: hash of (dataset_id, config, metric, seed, fidelity, hardware_id)
     dataset_id: str
     hardware_id: str
     config: str = field(metadata=JSON_OBJECT)
@@ -303,7 +303,7 @@ TABLES: dict[str, TableSpec] = {
             key=("trial_id",),
             derived={
                 "config_id": ("config",),
-                "trial_id": ("dataset_id", "config", "seed", "fidelity", "hardware_id"),
+                "trial_id": ("dataset_id", "config", "metric", "seed", "fidelity", "hardware_id"),
             },
             required_when={"score": ("status", ("ok", "infeasible"))},
         ),

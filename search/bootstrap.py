@@ -50,7 +50,8 @@ def plan_bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, port
             # hardware row the trial will have on this machine.
             plan = plan_trial(dataset, config, profile, seed, limits=limits)
             trial_id = derived_id("trials", "trial_id", dataset_id=dataset.record.dataset_id,
-                                  config=canonical_json(plan.config), seed=seed, fidelity=1.0,
+                                  config=canonical_json(plan.config), metric=plan.metric,
+                                  seed=seed, fidelity=1.0,
                                   hardware_id=plan.hardware.hardware_id)
             if trial_id in stored:
                 present += 1

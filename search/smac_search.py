@@ -178,7 +178,8 @@ def run_search(kb, settings: SearchSettings, *, executor: Executor, resume: str 
                 config = to_config(info.config, task)
                 fidelity = float(info.budget) if info.budget is not None else 1.0
                 trial_id = derived_id("trials", "trial_id", dataset_id=dataset.record.dataset_id,
-                                      config=canonical_json(config), seed=settings.seed,
+                                      config=canonical_json(config), metric=metric.name,
+                                      seed=settings.seed,
                                       fidelity=fidelity, hardware_id=hardware_id)
                 known = stored_here.get(trial_id) or _stored_trial(kb, trial_id)
                 if known is not None:

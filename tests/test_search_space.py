@@ -68,8 +68,10 @@ def test_derived_id_is_the_id_the_store_gives():
     trial = with_keys(Trial(dataset_id="d", hardware_id="h", config='{"family":"knn"}',
                             model_family="knn", metric="rmse", direction="minimize",
                             status="failed", source="t", seed=3, fidelity=0.5))
-    assert derived_id("trials", "trial_id", dataset_id="d", config='{"family":"knn"}', seed=3,
-                      fidelity=0.5, hardware_id="h") == trial.trial_id
+    assert derived_id("trials", "trial_id", dataset_id="d", config='{"family":"knn"}',
+                      metric="rmse", seed=3, fidelity=0.5, hardware_id="h") == trial.trial_id
+    assert derived_id("trials", "trial_id", dataset_id="d", config='{"family":"knn"}',
+                      metric="mae", seed=3, fidelity=0.5, hardware_id="h") != trial.trial_id
 
 
 def _trial(**values) -> Trial:

@@ -22,7 +22,7 @@ def test_create_makes_a_folder_per_table_and_meta(tmp_path):
     kb = KnowledgeBase.create(tmp_path / "new")
     assert all((kb.root / t).is_dir() for t in TABLES)
     assert read_meta(kb.root)["schema_version"] == str(SCHEMA_VERSION)
-    assert kb.query("SELECT value FROM meta WHERE key = 'schema_version'").column(0)[0].as_py() == "1"
+    assert kb.query("SELECT value FROM meta WHERE key = 'schema_version'").column(0)[0].as_py() == str(SCHEMA_VERSION)
 
 
 def test_create_is_idempotent_and_refuses_a_foreign_folder(tmp_path):
@@ -149,7 +149,9 @@ def test_meta_of_an_older_version_is_refused_with_what_to_run(tmp_path):
     write_meta(kb.root, {**meta, "schema_version": "0"})
     with pytest.raises(SchemaVersionError, match="cannot be migrated"):
         KnowledgeBase(kb.root)
-    migrations = {0: lambda root: (root / "trials" / "migrated.flag").write_text("done")}
+    from kb.meta import MIGRATIONS
+
+    migrations = {**MIGRATIONS, 0: lambda root: (root / "trials" / "migrated.flag").write_text("done")}
     with pytest.raises(SchemaVersionError, match=r"run `kb migrate --kb"):
         KnowledgeBase(kb.root, migrations=migrations)
 
@@ -158,6 +160,30 @@ def test_meta_of_an_older_version_is_refused_with_what_to_run(tmp_path):
     assert (kb.root / "trials" / "migrated.flag").exists()
     assert KnowledgeBase(kb.root).schema_version == SCHEMA_VERSION
     assert "migrated_at" in read_meta(kb.root)
+
+
+def test_migration_to_2_gives_trials_ids_that_name_their_metric(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from kb.keys import derive_key
+    from kb.meta import migrate
+
+    kb = KnowledgeBase.create(tmp_path / "v1")
+    kb.append("trials", trial_table(3))
+    (shard,) = list((kb.root / "trials").glob("part-*.parquet"))
+    table = pq.read_table(shard)
+    old_ids = derive_key(table, ("dataset_id", "config", "seed", "fidelity", "hardware_id"))
+    pq.write_table(table.set_column(table.schema.get_field_index("trial_id"), "trial_id", old_ids), shard)
+    write_meta(kb.root, {**read_meta(kb.root), "schema_version": "1"})
+    with pytest.raises(SchemaVersionError, match="run `kb migrate"):
+        KnowledgeBase(kb.root)
+    assert migrate(kb.root) == (1, 2)
+    migrated = KnowledgeBase(kb.root).read("trials")
+    assert migrated.num_rows == 3
+    assert sorted(migrated.column("trial_id").to_pylist()) == sorted(table.column("trial_id").to_pylist())
+    assert not set(migrated.column("trial_id").to_pylist()) & set(old_ids.to_pylist())
+    assert migrate(kb.root) == (2, 2)  # nothing left to do
 
 
 def test_a_newer_kb_is_refused(tmp_path):

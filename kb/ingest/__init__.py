@@ -22,22 +22,43 @@ class FileReport:
     replaced: int = 0
     rejected: str | None = None
     skipped: str | None = None  # a file in a folder that is not for this format, and why
+    rows_left_out: int = 0  # rows read but not added on purpose (why: left_out_because)
+    left_out_because: str | None = None
 
 
 def _adapter(module: str, function: str) -> Callable[..., list[FileReport]]:
-    """An adapter imported when used, so ``kb --help`` never pays for its imports."""
+    """An adapter imported when used, so ``kb --help`` never pays for its imports. An option
+    the adapter does not take is refused by name (``--dataset`` given to ``native``)."""
 
     def run(kb, path, **options):
         import importlib
+        import inspect
 
-        return getattr(importlib.import_module(module), function)(kb, path, **options)
+        from kb.errors import KBError
+
+        adapter = getattr(importlib.import_module(module), function)
+        parameters = inspect.signature(adapter).parameters.values()
+        takes = [p.name for p in parameters if p.kind is p.KEYWORD_ONLY]
+        unknown = [name for name in options if name not in takes]
+        if unknown and not any(p.kind is p.VAR_KEYWORD for p in parameters):  # **options: its own check
+            usable = ", ".join(_flag(name) for name in takes if name != "progress") or "none"
+            raise KBError(f"{', '.join(map(_flag, unknown))} does not apply to this format "
+                          f"(its options: {usable})")
+        return adapter(kb, path, **options)
 
     return run
+
+
+def _flag(option: str) -> str:
+    return "--" + option.replace("_", "-")
 
 
 # format name -> adapter(kb, path, progress=..., **options) -> [FileReport]
 ADAPTERS: dict[str, Callable[..., list[FileReport]]] = {
     "native": _adapter("kb.ingest.native", "ingest_native"),
+    "aslib": _adapter("kb.ingest.aslib", "ingest_aslib"),
+    "smac": _adapter("kb.ingest.smac", "ingest_smac"),
+    "tabrepo": _adapter("kb.ingest.tabrepo", "ingest_tabrepo"),
 }
 
 
