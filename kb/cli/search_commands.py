@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from kb.cli.common import json_option, kb_option, open_kb, print_json, print_table
+from kb.cli.common import json_option, kb_option, open_kb, print_json
 
 
 def _execution_options(command):

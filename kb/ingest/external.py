@@ -12,11 +12,13 @@ from kb.schema import TABLE_ORDER, Hardware, table_spec
 from kb.validation import prepare_rows, with_keys
 
 
-def external_hardware(source: str, name: str = "unknown", **fingerprint) -> Hardware:
+def external_hardware(source: str, name: str | None = None, **fingerprint) -> Hardware:
     """The hardware row for results measured on a machine the KB knows only by what ``source``
-    says of it (``name`` "unknown" when it says nothing); ``fingerprint`` takes any other
-    ``Hardware`` field (cpu_model, execution_provider, details, ...)."""
-    return with_keys(Hardware(name=name, kind="external", source=source, **fingerprint))
+    says of it; ``fingerprint`` takes any other ``Hardware`` field (cpu_model, details, ...).
+    With no name it is "unknown (<source>)": the id hashes the fingerprint, not the source, so
+    two sources' unknown machines would otherwise be one row claimed by both."""
+    return with_keys(Hardware(name=name or f"unknown ({source})", kind="external",
+                              source=source, **fingerprint))
 
 
 def write_file_rows(kb, path: Path, rows_by_table: Mapping[str, Iterable], *,
