@@ -12,6 +12,7 @@ from helpers import add_references, trial_table
 
 from kb import KnowledgeBase
 from kb.cli.main import cli as kb_cli
+from kb.schema import SCHEMA_VERSION
 
 REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("duckdb", "pyarrow", "pandas", "numpy", "sklearn", "torch", "onnxruntime", "smac", "rich")
@@ -114,7 +115,7 @@ def test_validate_and_compact_on_a_healthy_kb(cli):
 def test_migrate_on_a_current_kb_says_so(cli):
     cli("init")
     result = cli("migrate")
-    assert result.exit_code == 0 and "already at schema version 1" in result.output
+    assert result.exit_code == 0 and f"already at schema version {SCHEMA_VERSION}" in result.output
 
 
 def test_the_readme_commands_are_the_ones_ci_runs():
@@ -144,7 +145,7 @@ def test_a_file_that_cannot_be_written_is_a_one_line_error(cli, tmp_path):
 
 def test_json_output_of_init_export_compact_and_times_in_iso_8601(cli, tmp_path):
     made = json.loads(cli("init", "--json").output)
-    assert made["created"] is True and made["schema_version"] == 1
+    assert made["created"] is True and made["schema_version"] == SCHEMA_VERSION
     cli("datasets", "add", "sklearn:iris")
     exported = json.loads(cli("export", "datasets", "--out", tmp_path / "datasets.jsonl", "--json").output)
     assert exported == {"table": "datasets", "rows": 1, "path": str(tmp_path / "datasets.jsonl"), "format": "jsonl"}
