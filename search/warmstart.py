@@ -51,7 +51,8 @@ def warm_start(kb, *, dataset_id: str, task: str, space, k: int, hardware_id: st
     if k <= 0:
         return [], []
     exclude = tuple(exclude_datasets)
-    candidates = _from_recommender(kb, dataset_id, task, 4 * k, hardware_id, limits, exclude)
+    candidates = _from_recommender(kb, dataset_id, task, 4 * k, hardware_id, limits, exclude,
+                                   tuple(space["family"].choices))
     source = "recommender"
     if candidates is None:
         candidates = best_in_kb(kb, task, 4 * k, hardware_id, limits, exclude)
@@ -73,13 +74,17 @@ def warm_start(kb, *, dataset_id: str, task: str, space, k: int, hardware_id: st
     return chosen, refused
 
 
-def _from_recommender(kb, dataset_id, task, n, hardware_id, limits, exclude):
+def _from_recommender(kb, dataset_id, task, n, hardware_id, limits, exclude, space_families):
     try:
         from kb.recommend import recommend
     except ImportError:  # the recommender is optional: fall back to the KB's best
         return None
+    families = list(space_families)
+    if "hist_gradient_boosting" in families:
+        families.append("lightgbm")  # TabRepo's configurations, translated by fit_to_space
     try:
         found = recommend(kb, dataset=dataset_id, task=task, k=n, hardware_id=hardware_id,
+                          families=families,
                           max_latency_ms=limits.max_latency_ms,
                           max_memory_mb=limits.max_memory_mb, exclude_datasets=exclude)
     except KBError:

@@ -95,14 +95,33 @@ def _print_one(report: dict) -> None:
         click.echo(f"note: {note}")
 
 
+def metafeature_file_options(command):
+    """``--metafeatures FILE.json`` (a query in place of a DATASET) and ``--vocabulary``."""
+    command = click.option(
+        "--vocabulary", type=click.Choice(["auto", "openml", "autosklearn", "pymfe"]),
+        default="auto", show_default=True,
+        help="Whose names the file uses (auto: detected from the names).")(command)
+    return click.option(
+        "--metafeatures", "metafeatures_file", type=click.Path(path_type=Path),
+        help="A JSON object {name: value} to use instead of a DATASET; names may be OpenML's, "
+             "auto-sklearn's, pymfe's or metakb's.")(command)
+
+
+def read_query_file(path: Path, vocabulary: str, task: str | None, *, quiet: bool) -> dict[str, float]:
+    """The file's meta-features under metakb's names; unrecognised names noted on stderr."""
+    from kb.metafeature_store import read_metafeature_file
+
+    converted = read_metafeature_file(path, vocabulary, task)
+    if converted.unknown and not quiet:
+        shown = ", ".join(converted.unknown[:5]) + (", ..." if len(converted.unknown) > 5 else "")
+        click.echo(f"note: {len(converted.unknown)} name(s) not recognised and ignored: {shown}",
+                   err=True)
+    return converted.values
+
+
 @click.command("similar")
 @click.argument("dataset", required=False)
-@click.option("--metafeatures", "metafeatures_file", type=click.Path(path_type=Path),
-              help="A JSON object {name: value} to compare instead of a DATASET; names may be "
-                   "OpenML's, auto-sklearn's, pymfe's or metakb's.")
-@click.option("--vocabulary", type=click.Choice(["auto", "openml", "autosklearn", "pymfe"]),
-              default="auto", show_default=True,
-              help="Whose names the file uses (auto: detected from the names).")
+@metafeature_file_options
 @click.option("-k", "k", type=click.IntRange(min=1), default=10, show_default=True,
               help="How many datasets to list.")
 @click.option("--groups", default="all", show_default=True, help=f"Compare only these. {GROUP_HELP}")
@@ -124,9 +143,7 @@ def similar(dataset: str | None, metafeatures_file: Path | None, vocabulary: str
       kb similar iris --groups general,statistical
     """
     from kb.datasets import get
-    from kb.metafeature_store import (
-        dataset_query, read_metafeature_file, require_comparable, similar as rank, stored_vectors,
-    )
+    from kb.metafeature_store import dataset_query, require_comparable, similar as rank, stored_vectors
 
     if (dataset is None) == (metafeatures_file is None):
         raise click.UsageError("give a DATASET or --metafeatures FILE (not both)")
@@ -136,12 +153,7 @@ def similar(dataset: str | None, metafeatures_file: Path | None, vocabulary: str
         record = get(kb, dataset)
         exclude = record.dataset_id
     else:  # the user's file first: its problems are theirs to fix whatever the KB holds
-        converted = read_metafeature_file(metafeatures_file, vocabulary, task)
-        query = converted.values
-        if converted.unknown and not as_json:
-            shown = ", ".join(converted.unknown[:5]) + (", ..." if len(converted.unknown) > 5 else "")
-            click.echo(f"note: {len(converted.unknown)} name(s) not recognised and ignored: {shown}",
-                       err=True)
+        query = read_query_file(metafeatures_file, vocabulary, task, quiet=as_json)
     kb_vectors = stored_vectors(kb, task=task)
     require_comparable(kb_vectors, exclude=exclude, task=task)
     if record is not None:  # only now, once there is something to compare it with

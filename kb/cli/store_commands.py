@@ -117,6 +117,9 @@ def ingest(path: Path, fmt: str, as_json: bool, **given) -> None:
       smac     SMAC 2.x output folders (runhistory.json, scenario.json,
                configspace.json): each run as a trial on --dataset, cost as
                score (minimized), budget as fidelity; all or nothing per folder
+      tabrepo  TabRepo's folder (lgbm_results_by_task.csv, configs_lightgbm.json,
+               task_metadata.csv): OpenML tasks with their qualities, and each
+               LightGBM configuration's error as a trial (family "lightgbm")
 
     \b
     Examples:
@@ -124,6 +127,7 @@ def ingest(path: Path, fmt: str, as_json: bool, **given) -> None:
       kb ingest results.csv --table trials
       kb ingest exported/                      # every table file in a folder
       kb ingest ../shared/data/autosklearn --format aslib
+      kb ingest ../shared/data/tabrepo --format tabrepo
       kb ingest smac3_output/ --format smac --dataset haberman
     """
     from kb.ingest import ingest as run_ingest
