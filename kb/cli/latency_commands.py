@@ -1,0 +1,98 @@
+"""``kb latency``: predict a network's latency on a hardware profile from its fragments' costs."""
+
+from __future__ import annotations
+
+import click
+
+from kb.cli.common import json_option, kb_option, open_kb, print_json, print_table
+
+
+@click.group()
+def latency() -> None:
+    """Latency of architectures, predicted from measured fragment costs (first run
+    `kb fragments measure` on the same profile).
+
+    \b
+    Example:
+      kb latency predict --hardware cpu-1t --arch my_net.json
+      kb latency predict --hardware cpu-1t --arch 3f2a9c0d1e4b5a6f --json
+    """
+
+
+@latency.command("predict")
+@click.option("--hardware", "profile_name", required=True, metavar="PROFILE",
+              help="Hardware profile whose measured fragment costs to use.")
+@click.option("--arch", "arch_text", required=True, metavar="ARCH",
+              help="An arch_id in the KB, a NAS-Bench-201 cell string, or a JSON file with a "
+                   "node-link graph.")
+@json_option
+@kb_option
+def predict(profile_name: str, arch_text: str, as_json: bool) -> None:
+    """Predict an architecture's batch-1 p50 latency on a profile of this machine.
+
+    The prediction is the per-call overhead plus the architecture's fragment costs, corrected
+    by what the calibration networks measured end to end showed (`kb fragments measure
+    --space`); the breakdown lists each part. Fragments without a cost are named, with the
+    command that measures them.
+
+    \b
+    Example:
+      kb latency predict --hardware cpu-1t --arch '|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'
+      kb latency predict --hardware cpu-1t --arch my_net.json --json
+    """
+    import json
+
+    from fragments.costs import load_costs
+    from fragments.graph import fragment_records, instances
+    from fragments.latency import fit_correction, predict as predict_latency
+    from fragments.lookup import find_architecture
+    from kb.keys import canonical_json
+    from search.hardware import detect_machine, hardware_record
+    from search.profiles import find_profile
+
+    kb = open_kb()
+    profile = find_profile(profile_name, kb.root)
+    arch, graph = find_architecture(kb, arch_text)
+    hardware_id = hardware_record(detect_machine(), profile).hardware_id
+    table = load_costs(kb, hardware_id)
+    fragment_ids = json.loads(arch.fragments)
+    correction = fit_correction(table)
+    prediction = predict_latency(fragment_ids, canonical_json(list(graph.graph["input_shape"])),
+                                 table, correction)
+    described = {r.fragment_id: r for r in fragment_records(instances(graph).values())}
+    measured = next((n.net_ms + prediction.overhead_ms for n in table.networks
+                     if n.arch_id == arch.arch_id), None)
+    parts = [{"kind": s.kind, "fragment_id": s.fragment_id,
+              "params": json.loads(described[s.fragment_id].params),
+              "in_shape": json.loads(described[s.fragment_id].in_shape), "count": s.count,
+              "each_ms": s.each_ms, "total_ms": s.total_ms} for s in prediction.fragments]
+    result = {
+        "arch_id": arch.arch_id, "name": arch.name, "hardware": profile.name,
+        "hardware_id": hardware_id, "p50_ms": prediction.p50_ms,
+        "overhead_ms": prediction.overhead_ms, "fragments_ms": prediction.raw_ms - prediction.overhead_ms,
+        "correction_ms": prediction.correction_ms, "raw_sum_ms": prediction.raw_ms,
+        "correction": {"calibration_networks": correction.n_networks, "scale": correction.scale,
+                       "default_scale": correction.default_scale,
+                       "per_node_ms": correction.per_node_ms},
+        "fragments": parts,
+        # A calibration network's own measurement, where the architecture is one.
+        "measured_p50_ms": measured,
+    }
+    if as_json:
+        print_json(result)
+        return
+    click.echo(f"architecture {arch.arch_id}" + (f" ({arch.name})" if arch.name else ""))
+    click.echo(f"hardware     {profile.name} ({hardware_id})")
+    print_table([{"kind": p["kind"], "in_shape": str(p["in_shape"]), "params": canonical_json(p["params"]),
+                  "count": p["count"], "each_ms": p["each_ms"], "total_ms": p["total_ms"]}
+                 for p in parts])
+    click.echo(f"overhead        {prediction.overhead_ms:10.4f} ms")
+    click.echo(f"fragments       {result['fragments_ms']:10.4f} ms")
+    click.echo(f"correction      {prediction.correction_ms:+10.4f} ms "
+               f"(from {correction.n_networks} calibration network(s))")
+    click.echo(f"predicted p50   {prediction.p50_ms:10.4f} ms")
+    if measured is not None:
+        click.echo(f"measured p50    {measured:10.4f} ms (a calibration network)")
+
+
+COMMANDS = (latency,)
