@@ -209,39 +209,52 @@ def _echo_warm_start(outcome) -> None:
 
 
 class _SearchDisplay:
-    """A live panel on a terminal (trials, best feasible score, feasible count, elapsed);
-    a line per trial otherwise."""
+    """A live panel on a terminal (trials, best feasible score, feasible count, elapsed, ticking
+    between trials); a line per trial otherwise."""
 
     def __init__(self, enabled: bool):
+        import time
+
         self.enabled = enabled
-        self.live = None
         self.is_tty = enabled and sys.stdout.isatty()
+        self.live = None
+        self.started = time.monotonic()
+        self.event = None
+        if self.is_tty:
+            from rich.live import Live
+
+            self.live = Live(self, refresh_per_second=2)
+            self.live.start()
+
+    def __rich__(self):
+        import time
+
+        from rich.table import Table
+
+        event = self.event
+        best = "none yet" if event is None or event.best is None else f"{event.best.score:.4g}"
+        table = Table.grid(padding=(0, 2))
+        table.add_row("trials", f"{event.done if event else 0}/{event.total if event else '?'}",
+                      "best feasible", best, "feasible", str(event.feasible if event else 0),
+                      "elapsed", f"{time.monotonic() - self.started:.0f} s")
+        return table
 
     def trial(self, event) -> None:
         if not self.enabled:
             return
+        self.event = event
         t = event.trial
         score = "-" if t.score is None else f"{t.score:.4g}"
         latency = "-" if t.latency_p50_ms is None else f"{t.latency_p50_ms:.3g} ms"
-        best = "none yet" if event.best is None else f"{event.best.score:.4g}"
         line = (f"[{event.done}/{event.total}] {t.model_family:<22} {t.status:<10} "
                 f"{t.metric} {score:<8} p50 {latency:<10}"
                 + (" (from KB)" if event.reused else "")
                 + (f" {t.failure_reason}" if t.failure_reason else ""))
         if not self.is_tty:
+            best = "none yet" if event.best is None else f"{event.best.score:.4g}"
             click.echo(f"{line} | best {best}, {event.feasible} feasible, {event.elapsed_s:.0f} s")
             return
-        from rich.live import Live
-        from rich.table import Table
-
-        table = Table.grid(padding=(0, 2))
-        table.add_row("trials", f"{event.done}/{event.total}", "best feasible", best,
-                      "feasible", str(event.feasible), "elapsed", f"{event.elapsed_s:.0f} s")
-        if self.live is None:
-            self.live = Live(table, refresh_per_second=4)
-            self.live.start()
         self.live.console.print(line[:160])
-        self.live.update(table)
 
     def close(self) -> None:
         if self.live is not None:
