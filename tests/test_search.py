@@ -112,6 +112,25 @@ def test_a_two_worker_dask_search_writes_every_trial(kb_with_haberman, tmp_path)
     assert len({t["trial_id"] for t in _trials(kb_with_haberman.kb_path, run_id)}) == 4
 
 
+def test_a_search_runs_on_an_existing_dask_cluster_by_its_address(kb_with_haberman, tmp_path):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True,
+                      dashboard_address=":0") as cluster:
+        result = kb_with_haberman("search", "haberman", "--trials", 3, "--families", "linear",
+                                  "--cold", "--scheduler", cluster.scheduler_address,
+                                  "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    assert f"Dask cluster at {cluster.scheduler_address}" in result.output
+    assert len(_trials(kb_with_haberman.kb_path)) == 3
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(kb_with_haberman):
+    result = kb_with_haberman("search", "haberman", "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code == 1 and "cannot reach the Dask scheduler" in result.output
+    assert "Traceback" not in result.output
+
+
 def test_warm_start_draws_on_other_datasets_and_reuses_what_the_kb_measured(kb_with_haberman, tmp_path):
     cli = kb_with_haberman
     assert cli("datasets", "add", bundled_folder() / "breast_cancer.tsv.gz", "--target", "target").exit_code == 0
