@@ -28,7 +28,7 @@ if TYPE_CHECKING:  # pyarrow is imported where schemas are built, so `kb --help`
 SCHEMA_VERSION = 2
 
 TASKS = ("binary", "multiclass", "regression")
-TRIAL_STATUSES = ("ok", "failed", "timeout", "infeasible")
+TRIAL_STATUSES = ("ok", "failed", "timeout", "infeasible", "infeasible-predicted")
 DIRECTIONS = ("maximize", "minimize")
 HARDWARE_KINDS = ("cpu", "gpu", "accelerator", "external")
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")

@@ -38,10 +38,12 @@ from kb.validation import derived_id
 from search.constraints import Limits, is_feasible, judge
 from search.execution import Executor
 from search.metrics import METRICS
+from search.predicted import PREDICTED, predict_mlp_latency, predicted_infeasible_trial
 from search.profiles import find_profile
 from search.runs import finish_run, find_run, start_run
 from search.space import build_space, fit_to_space, to_config
-from search.trial import TrialLimits, encode_target, plan_trial, run_trial
+from search.trial import (TrialLimits, encode_target, plan_trial, run_trial,
+                          write_architecture_rows)
 from search.warmstart import Refused, WarmStart, warm_start
 
 OBJECTIVES = ("score", "score+latency")
@@ -182,9 +184,16 @@ def run_search(kb, settings: SearchSettings, *, executor: Executor, resume: str 
                                       seed=settings.seed,
                                       fidelity=fidelity, hardware_id=hardware_id)
                 known = stored_here.get(trial_id) or _stored_trial(kb, trial_id)
-                if known is not None:
+                # A prediction is judged again under each search's limits, so never reused.
+                if known is not None and known.status != PREDICTED:
                     reused += known.run_id != run.run_id
                     tell(info, judge(known, settings.limits), known.run_id != run.run_id)
+                    continue
+                skipped = _predicted_over_limit(kb, settings, dataset, config, profile,
+                                                hardware_id, metric, fidelity, run.run_id)
+                if skipped is not None:
+                    kb.append("trials", [skipped], on_conflict="replace")
+                    tell(info, skipped, False)
                     continue
                 future = executor.submit(
                     run_trial, dataset, config, profile, settings.seed, metric=metric.name,
@@ -201,7 +210,10 @@ def run_search(kb, settings: SearchSettings, *, executor: Executor, resume: str 
                 result = future.result()
                 trial = judge(result.trial, settings.limits)
                 kb.append("hardware", [result.hardware], on_conflict="keep")
-                kb.append("trials", [trial], on_conflict="keep")
+                write_architecture_rows(kb, result.architecture_rows)
+                # "replace" supersedes only an earlier prediction of this trial: a trial that
+                # was run is never run again, so it cannot be in the KB already.
+                kb.append("trials", [trial], on_conflict="replace")
                 tell(info, trial, False)
         status = "finished"
     finally:
@@ -318,6 +330,23 @@ def _best(trials: list[Trial], metric) -> Trial | None:
 
 
 # -- the KB side -----------------------------------------------------------------------------
+
+
+def _predicted_over_limit(kb, settings, dataset, config, profile, hardware_id, metric,
+                          fidelity, run_id) -> Trial | None:
+    """The ``infeasible-predicted`` record of a fragment-built candidate whose predicted
+    latency breaks the limit (its fragments and architecture stored too), else None."""
+    limit = settings.limits.max_latency_ms
+    if limit is None or config["family"] != "mlp":
+        return None
+    predicted = predict_mlp_latency(kb, dataset, config, profile, hardware_id)
+    if predicted.p50_ms <= limit:
+        return None
+    write_architecture_rows(kb, predicted.rows)
+    return predicted_infeasible_trial(
+        dataset=dataset, config=config, metric=metric, seed=settings.seed, fidelity=fidelity,
+        hardware_id=hardware_id, run_id=run_id, predicted=predicted, limit_ms=limit)
+
 
 
 def _warm_start(kb, settings, dataset, space, hardware_id, folder: Path, *, resumed: bool):

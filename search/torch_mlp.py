@@ -1,7 +1,11 @@
 """Torch multilayer perceptrons behind the scikit-learn estimator interface.
 
 They fit into the same pipelines, cross-validation and parity checks as the scikit-learn
-families; ``inference_module()`` is what ``torch.onnx`` exports. The exported module computes
+families; ``inference_module()`` is what ``torch.onnx`` exports. The network is a fragment
+graph (``fragments``): ``linear_act`` blocks and an ``mlp_head``, built by
+``fragments.build``, so a trial names its architecture and a search can predict its latency
+from the fragments' measured costs before training it. Dropout is a training detail that
+inference drops, so it wraps the hidden blocks during training and is not in the graph. The exported module computes
 the same outputs as a scikit-learn classifier converted with ZipMap off (``label`` and
 ``probabilities``) or regressor (``variable``), so every model is read back the same way.
 """
@@ -14,14 +18,27 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from torch import nn
 
 
-def _network(n_in: int, n_out: int, n_layers: int, width: int, dropout: float) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for i in range(n_layers):
-        layers += [nn.Linear(n_in if i == 0 else width, width), nn.ReLU()]
-        if dropout > 0:
-            layers.append(nn.Dropout(dropout))
-    layers.append(nn.Linear(width if n_layers else n_in, n_out))
-    return nn.Sequential(*layers)
+def mlp_architecture(n_in: int, n_out: int, n_layers: int, width: int):
+    """The network as a fragment graph: ``n_layers`` ReLU ``linear_act`` blocks of ``width``
+    and a head giving ``n_out`` logits (or values)."""
+    from fragments.blocks import LinearAct, MLPHead
+    from fragments.graph import chain
+
+    return chain([LinearAct(out=width) for _ in range(n_layers)] + [MLPHead(out=n_out, softmax=False)],
+                 (n_in,))
+
+
+def _network(n_in: int, n_out: int, n_layers: int, width: int, dropout: float, seed: int):
+    """(trainable module, its architecture graph)."""
+    from fragments.build import build
+
+    graph = mlp_architecture(n_in, n_out, n_layers, width)
+    body = build(graph, seed=seed)
+    if dropout > 0:
+        for name, module in list(body.nodes.items()):
+            if int(name) != body.output:
+                body.nodes[name] = nn.Sequential(module, nn.Dropout(dropout))
+    return body, graph
 
 
 class _ClassifierOutput(nn.Module):
@@ -59,7 +76,7 @@ class _TorchMLP(BaseEstimator):
         self.random_state = random_state
         self.n_threads = n_threads
 
-    def _train(self, X, target: torch.Tensor, n_out: int, loss_fn) -> nn.Sequential:
+    def _train(self, X, target: torch.Tensor, n_out: int, loss_fn) -> nn.Module:
         X = torch.as_tensor(np.asarray(X, dtype=np.float32))
         self.n_features_in_ = X.shape[1]
         threads_before = torch.get_num_threads()
@@ -70,7 +87,8 @@ class _TorchMLP(BaseEstimator):
             # without touching the caller's torch random state.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.random_state)
-                body = _network(X.shape[1], n_out, self.n_layers, self.width, self.dropout)
+                body, self.architecture_ = _network(X.shape[1], n_out, self.n_layers, self.width,
+                                                    self.dropout, self.random_state)
                 optimizer = torch.optim.Adam(body.parameters(), lr=self.learning_rate,
                                              weight_decay=self.weight_decay)
                 body.train()

@@ -62,6 +62,7 @@ from search.profiles import Profile
 from kb.validation import with_keys
 
 SOURCE = "metakb"
+ARCHITECTURE_ROWS = "architecture_rows"  # not a Trial field: the rows a trial's arch_id names
 PARITY_FRACTION = 0.1
 PARITY_MAX_ROWS = 200
 SINGLE_ROW_INPUTS = 32  # distinct rows the batch-1 runs cycle through
@@ -84,11 +85,25 @@ class TrialLimits:
 class TrialResult:
     trial: Trial
     hardware: Hardware  # the profile on the machine that ran the trial (a Dask worker's)
+    architecture_rows: tuple = ()  # the Architecture and Fragment rows of a fragment-built network
 
     def write(self, kb, *, on_conflict: str = "error"):
-        """Store the hardware row (if new) and the trial; returns the trial's AppendResult."""
+        """Store the hardware row (if new), the architecture (if any) and the trial; returns
+        the trial's AppendResult."""
         kb.append("hardware", [self.hardware], on_conflict="keep")
+        write_architecture_rows(kb, self.architecture_rows)
         return kb.append("trials", [self.trial], on_conflict=on_conflict)
+
+
+def write_architecture_rows(kb, rows) -> None:
+    from kb.schema import Architecture, Fragment
+
+    fragments = [r for r in rows if isinstance(r, Fragment)]
+    architectures = [r for r in rows if isinstance(r, Architecture)]
+    if fragments:
+        kb.append("fragments", fragments, on_conflict="keep")
+    if architectures:
+        kb.append("architectures", architectures, on_conflict="keep")
 
 
 @dataclass(frozen=True)
@@ -160,6 +175,7 @@ def run_planned(plan: TrialPlan, *, run_id: str | None = None,
     """Run a planned trial (see ``run_trial``)."""
     started = datetime.now(timezone.utc)
     values = _run(plan)
+    architecture_rows = values.pop(ARCHITECTURE_ROWS, ())
     identity = dict(
         dataset_id=plan.dataset.record.dataset_id, hardware_id=plan.hardware.hardware_id,
         config=canonical_json(plan.config), model_family=plan.config["family"],
@@ -173,7 +189,7 @@ def run_planned(plan: TrialPlan, *, run_id: str | None = None,
         # A value the store would refuse; the trial is still recorded, as a failure to fix.
         trial = with_keys(Trial(**identity, status="failed",
                                 failure_reason=f"internal: the trial's values are invalid ({e})"))
-    return TrialResult(trial, plan.hardware)
+    return TrialResult(trial, plan.hardware, architecture_rows)
 
 
 def run_final(plan: TrialPlan) -> Trial:
@@ -235,6 +251,7 @@ def evaluate(plan: TrialPlan, report) -> dict:
         values: dict = {"batch_size": plan.profile.batch_size}
         try:
             model = _train(plan, data, values, report)
+            _name_architecture(model, values)
             model_bytes = _export(plan, data, model, values, report)
             outputs = _measure(plan, data, model_bytes, values, report, rng)
             _check_parity(plan, data, model, outputs, values)
@@ -346,6 +363,19 @@ def _train_final(plan: TrialPlan, data: _Data, values: dict, report, make_model,
         raise _StageFailed("training", first_line(e, with_type=True)) from e
     values.update(score=score, train_seconds=time.perf_counter() - started)
     return model
+
+
+def _name_architecture(model, values: dict) -> None:
+    """A network built from fragments is named by its architecture: ``arch_id`` on the trial,
+    and the ``architectures`` and ``fragments`` rows it refers to, for the caller to store."""
+    graph = getattr(model[-1], "architecture_", None)
+    if graph is None:
+        return
+    from fragments.graph import architecture_record, fragment_records, instances
+
+    architecture = architecture_record(graph, source=SOURCE)
+    values["arch_id"] = architecture.arch_id
+    values[ARCHITECTURE_ROWS] = (architecture, *fragment_records(instances(graph).values()))
 
 
 def _export(plan: TrialPlan, data: _Data, model, values: dict, report) -> bytes:

@@ -178,3 +178,37 @@ def test_search_mistakes_are_one_line_errors(kb_with_haberman):
         result = kb_with_haberman(*args)
         assert result.exit_code == 1 and message in result.output, (args, result.output)
         assert "Traceback" not in result.output
+
+
+def test_an_mlp_predicted_over_the_limit_is_recorded_without_training(kb_with_haberman, tmp_path):
+    result = kb_with_haberman("search", "haberman", "--trials", 2, "--families", "mlp", "--cold",
+                              "--max-latency-ms", 0.0001, "--out", tmp_path / "m")
+    assert result.exit_code == 1 and "no feasible model: 2 trials, 2 infeasible-predicted" in result.output
+    stored = _trials(kb_with_haberman.kb_path)
+    assert len(stored) == 2
+    for trial in stored:
+        assert trial["status"] == "infeasible-predicted" and trial["train_seconds"] is None
+        assert trial["failure_reason"].startswith("limit: predicted latency p50")
+        assert json.loads(trial["details"])["predicted_latency_p50_ms"] > 0.0001
+    from kb import KnowledgeBase
+
+    kb = KnowledgeBase(kb_with_haberman.kb_path)
+    archs = {r["arch_id"] for r in kb.query("SELECT arch_id FROM architectures").to_pylist()}
+    assert {t["arch_id"] for t in stored} <= archs  # each names a stored architecture
+    costs = kb.query("SELECT count(*) AS n FROM fragment_costs").to_pylist()[0]["n"]
+    assert costs >= 3  # the per-call overhead and the network's fragments were measured
+
+
+def test_an_mlp_within_the_limit_is_trained_as_its_fragment_graph(kb_with_haberman, tmp_path):
+    from kb import KnowledgeBase
+
+    result = kb_with_haberman("search", "haberman", "--trials", 1, "--families", "mlp", "--cold",
+                              "--max-latency-ms", 50, "--out", tmp_path / "m")
+    assert result.exit_code == 0, result.output
+    (trial,) = _trials(kb_with_haberman.kb_path)
+    assert trial["status"] == "ok" and trial["arch_id"]
+    kb = KnowledgeBase(kb_with_haberman.kb_path)
+    (arch,) = kb.query("SELECT * FROM architectures WHERE arch_id = ?", [trial["arch_id"]]).to_pylist()
+    kinds = [node["kind"] for node in json.loads(arch["graph"])["nodes"]]
+    config = json.loads(trial["config"])
+    assert kinds == ["linear_act"] * config["n_layers"] + ["mlp_head"]
