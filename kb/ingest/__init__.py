@@ -59,6 +59,8 @@ ADAPTERS: dict[str, Callable[..., list[FileReport]]] = {
     "aslib": _adapter("kb.ingest.aslib", "ingest_aslib"),
     "smac": _adapter("kb.ingest.smac", "ingest_smac"),
     "tabrepo": _adapter("kb.ingest.tabrepo", "ingest_tabrepo"),
+    "nb201": _adapter("kb.ingest.nb201", "ingest_nb201"),
+    "mobile-ops": _adapter("kb.ingest.mobile_ops", "ingest_mobile_ops"),
 }
 
 
