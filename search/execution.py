@@ -56,7 +56,7 @@ class Executor:
         logging.getLogger("distributed").setLevel(logging.WARNING)
         try:
             if self.scheduler:
-                self._client = Client(self.scheduler, timeout="20s")
+                self._client = Client(self.scheduler, timeout="10s")
             else:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
                                              processes=True, dashboard_address=":0",
