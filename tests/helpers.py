@@ -50,3 +50,21 @@ def trial_row(i: int = 0, **changes) -> dict:
     }
     row.update(changes)
     return row
+
+
+def csv_head(source, target, rows: int, change=None, drop=()) -> None:
+    """The header and first ``rows`` rows of the CSV ``source`` written to ``target``, without
+    the columns ``drop``; ``change(i, cells, header)`` may edit row i's cells (from 1)."""
+    import csv
+    import itertools
+
+    with open(source, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader)
+        body = [list(r) for r in itertools.islice(reader, rows)]
+    for i, cells in enumerate(body, start=1):
+        if change:
+            change(i, cells, header)
+    keep = [j for j, name in enumerate(header) if name not in drop]
+    with open(target, "w", newline="") as f:
+        csv.writer(f).writerows([[r[j] for j in keep] for r in [header, *body]])

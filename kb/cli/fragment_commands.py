@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from kb.cli.assemble_cli import assemble
 from kb.cli.common import json_option, kb_option, open_kb, print_json, print_table
 
 SPACE_NAMES = ("mlp", "cnn", "nb201")  # fragments.spaces.SPACES, named here so --help stays fast
@@ -97,4 +98,5 @@ def measure(profile_name: str, space: str | None, archs: tuple[str, ...], networ
                    f"latencies on a busy machine run high", err=True)
 
 
+fragments.add_command(assemble)
 COMMANDS = (fragments,)

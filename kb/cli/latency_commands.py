@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from kb.cli.common import json_option, kb_option, open_kb, print_json, print_table
+from kb.cli.transfer_cli import fit, predict_on_device
 
 
 @click.group()
@@ -16,19 +19,28 @@ def latency() -> None:
     Example:
       kb latency predict --hardware cpu-1t --arch my_net.json
       kb latency predict --hardware cpu-1t --arch 3f2a9c0d1e4b5a6f --json
+      kb latency fit --device my-phone --samples my_phone_10.csv   # a device not here
+      kb latency predict --device my-phone --out my_phone_all.csv
     """
 
 
 @latency.command("predict")
-@click.option("--hardware", "profile_name", required=True, metavar="PROFILE",
+@click.option("--hardware", "profile_name", default=None, metavar="PROFILE",
               help="Hardware profile whose measured fragment costs to use.")
-@click.option("--arch", "arch_text", required=True, metavar="ARCH",
+@click.option("--device", default=None, metavar="NAME",
+              help="Instead of --hardware: a device known by samples (`kb latency fit`); "
+                   "without --arch, every architecture of its space is predicted.")
+@click.option("--arch", "arch_text", default=None, metavar="ARCH",
               help="An arch_id in the KB, a NAS-Bench-201 cell string, or a JSON file with a "
                    "node-link graph.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --device: also write every prediction to this CSV file.")
 @json_option
 @kb_option
-def predict(profile_name: str, arch_text: str, as_json: bool) -> None:
-    """Predict an architecture's batch-1 p50 latency on a profile of this machine.
+def predict(profile_name: str | None, device: str | None, arch_text: str | None, out: Path | None,
+            as_json: bool) -> None:
+    """Predict an architecture's batch-1 p50 latency on a profile of this machine (or, with
+    --device, every architecture's latency on a device known by samples: `kb latency fit`).
 
     The prediction is the per-call overhead plus the architecture's fragment costs, corrected
     by what the calibration networks measured end to end showed (`kb fragments measure
@@ -39,7 +51,14 @@ def predict(profile_name: str, arch_text: str, as_json: bool) -> None:
     Example:
       kb latency predict --hardware cpu-1t --arch '|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'
       kb latency predict --hardware cpu-1t --arch my_net.json --json
+      kb latency predict --device my-phone --out my_phone_all.csv
     """
+    from kb.errors import KBError
+
+    if device is not None:
+        return predict_on_device(device, arch_text, out, as_json)
+    if profile_name is None or arch_text is None:
+        raise KBError("give --hardware PROFILE and --arch ARCH, or --device NAME")
     import json
 
     from fragments.costs import load_costs
@@ -95,4 +114,5 @@ def predict(profile_name: str, arch_text: str, as_json: bool) -> None:
         click.echo(f"measured p50    {measured:10.4f} ms (a calibration network)")
 
 
+latency.add_command(fit)
 COMMANDS = (latency,)

@@ -120,6 +120,11 @@ def ingest(path: Path, fmt: str, as_json: bool, **given) -> None:
       tabrepo  TabRepo's folder (lgbm_results_by_task.csv, configs_lightgbm.json,
                task_metadata.csv): OpenML tasks with their qualities, and each
                LightGBM configuration's error as a trial (family "lightgbm")
+      nb201    NAS-Bench-201 (latency_ms.csv, accuracy.csv): each device a
+               hardware row (external), each cell an architecture, latencies
+               and CIFAR-10/100, ImageNet16-120 accuracies as trials
+      mobile-ops  mobile-ml-benchmark (tflite/torch_cnn_ops_gpu.csv, *_e2e.csv):
+               per-operator costs per phone GPU, whole-model latencies as trials
 
     \b
     Examples:
@@ -128,6 +133,7 @@ def ingest(path: Path, fmt: str, as_json: bool, **given) -> None:
       kb ingest exported/                      # every table file in a folder
       kb ingest ../shared/data/autosklearn --format aslib
       kb ingest ../shared/data/tabrepo --format tabrepo
+      kb ingest ../shared/data/nb201 --format nb201
       kb ingest smac3_output/ --format smac --dataset haberman
     """
     from kb.ingest import ingest as run_ingest
