@@ -18,7 +18,8 @@ from kb.datasets import bundled_folder
 
 HABERMAN = bundled_folder() / "haberman.tsv.gz"
 BODYFAT = bundled_folder() / "560_bodyfat.tsv.gz"
-FAST = "linear,knn"
+# k-NN fails parity on haberman (tied distances), so a small search of it alone could find nothing.
+FAST = "linear,random_forest"
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_search_delivers_a_tested_model_that_meets_the_limit(kb_with_haberman, t
                 "code_version", "seed", "evidence"):
         assert card[key] is not None, key
     stored = _trials(kb_with_haberman.kb_path, report["run_id"])
-    assert len(stored) == 4 and {t["model_family"] for t in stored} <= {"linear", "knn"}
+    assert len(stored) == 4 and {t["model_family"] for t in stored} <= {"linear", "random_forest"}
     assert card["evidence"]["trial_id"] in {t["trial_id"] for t in stored}
     # The delivered file is the model: raw columns in, probabilities out.
     session = ort.InferenceSession(str(out / "model.onnx"))
