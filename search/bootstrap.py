@@ -44,19 +44,18 @@ def plan_bootstrap(kb, datasets: Sequence[LoadedDataset], profile: Profile, port
     stored = {r["trial_id"] for r in kb.query("SELECT trial_id FROM trials").to_pylist()}
     todo, present = [], 0
     for dataset in datasets:
-        task = dataset.record.task
-        for config in sample_configs(task, portfolio, seed):
-            # Planning checks every argument here, before anything runs, and names the
-            # hardware row the trial will have on this machine.
-            plan = plan_trial(dataset, config, profile, seed, limits=limits)
+        configs = sample_configs(dataset.record.task, portfolio, seed)  # complete and valid
+        # Planning one checks the profile, metric and seed here, before anything runs, and
+        # names the hardware row every trial of the dataset will have on this machine.
+        plan = plan_trial(dataset, configs[0], profile, seed, limits=limits)
+        for config in configs:
             trial_id = derived_id("trials", "trial_id", dataset_id=dataset.record.dataset_id,
-                                  config=canonical_json(plan.config), metric=plan.metric,
-                                  seed=seed, fidelity=1.0,
-                                  hardware_id=plan.hardware.hardware_id)
+                                  config=canonical_json(config), metric=plan.metric,
+                                  seed=seed, fidelity=1.0, hardware_id=plan.hardware.hardware_id)
             if trial_id in stored:
                 present += 1
             else:
-                todo.append(PlannedTrial(dataset, plan.config, trial_id))
+                todo.append(PlannedTrial(dataset, config, trial_id))
     return todo, present
 
 

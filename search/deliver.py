@@ -19,7 +19,7 @@ from kb.errors import KBError
 from kb.keys import canonical_json
 from kb.meta import code_version
 from kb.schema import Trial
-from search.constraints import Limits, is_feasible
+from search.constraints import is_feasible
 from search.metrics import METRICS
 from search.profiles import find_profile
 from search.smac_search import SearchOutcome
@@ -130,7 +130,7 @@ def model_card(outcome: SearchOutcome, trial: Trial, final: Trial, hardware, rej
         "limits": {"max_latency_ms": settings.limits.max_latency_ms,
                    "max_memory_mb": settings.limits.max_memory_mb,
                    "max_model_kb": settings.limits.max_model_kb},
-        "meets_limits": Limits.broken(settings.limits, final) is None,
+        "meets_limits": settings.limits.broken(final) is None,
         "dataset": {"dataset_id": record.dataset_id, "name": record.name, "task": record.task,
                     "target": record.target, "n_rows": record.n_rows,
                     "n_features": record.n_features},

@@ -241,14 +241,9 @@ def bench(dataset: str, config_text: str, profile_name: str, seed: int, metric: 
       kb bench 230_machine_cpu --config '{"family": "mlp", "width": 32}' --hardware cpu-1t-int8
       kb bench wine_recognition --config @best.json --metric accuracy --json
     """
-    import uuid
-    from datetime import datetime, timezone
-
     from kb.datasets import load_registered
-    from kb.keys import canonical_json
-    from kb.meta import code_version
-    from kb.schema import Run
     from search.profiles import find_profile
+    from search.runs import finish_run, start_run
     from search.trial import TrialLimits, plan_trial, run_planned
 
     kb = open_kb()
@@ -260,21 +255,16 @@ def bench(dataset: str, config_text: str, profile_name: str, seed: int, metric: 
                       limits=TrialLimits(time_s=time_limit, memory_mb=memory_limit,
                                          train_threads=train_threads))
     config = plan.config
-    run_id = uuid.uuid4().hex[:16]
-    started = datetime.now(timezone.utc)
+    run = start_run(kb, "bench", {"dataset": loaded.record.dataset_id, "config": config,
+                                  "hardware": profile.name, "seed": seed, "metric": metric,
+                                  "folds": folds, "fidelity": fidelity})
     if not as_json:
         click.echo(f"running {config.get('family')} on {loaded.record.name} "
                    f"({loaded.record.n_rows} rows) under {profile.name} ...")
-    result = run_planned(plan, run_id=run_id)
+    result = run_planned(plan, run_id=run.run_id)
     written = result.write(kb, on_conflict="replace")
     trial = result.trial
-    kb.append("runs", [Run(
-        run_id=run_id, command="bench", status="finished", started_at=started,
-        finished_at=datetime.now(timezone.utc), code_version=code_version(),
-        arguments=canonical_json({"dataset": loaded.record.dataset_id, "config": config,
-                                  "hardware": profile.name, "seed": seed, "metric": metric,
-                                  "folds": folds, "fidelity": fidelity}),
-        counts=canonical_json({"trials": 1, trial.status: 1}))])
+    finish_run(kb, run, "finished", {"trials": 1, trial.status: 1})
     if as_json:
         from dataclasses import asdict
 
