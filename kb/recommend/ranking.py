@@ -195,7 +195,12 @@ def greedy_portfolio(error: np.ndarray, problem_weights: np.ndarray, k: int,
     n_configs = error.shape[1]
     if n_configs == 0 or k <= 0:
         return []
-    typical = np.nanmedian(error, axis=1) if error.size else np.zeros(0)
+    # A problem none of these configurations was tried on tells them apart in nothing: it
+    # counts 0 for every one (left as NaN it would make every objective NaN).
+    tried = np.isfinite(error).any(axis=1)
+    typical = np.zeros(error.shape[0])
+    if tried.any():
+        typical[tried] = np.nanmedian(error[tried], axis=1)
     filled = np.where(np.isfinite(error), error, typical[:, None])
     weights = problem_weights / problem_weights.sum() if problem_weights.sum() > 0 \
         else np.full(len(problem_weights), 1.0 / max(len(problem_weights), 1))

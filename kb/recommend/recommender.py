@@ -58,12 +58,15 @@ def recommend(kb, *, dataset: str | None = None, metafeatures: Mapping[str, floa
               task: str, k: int = 10, hardware_id: str | None = None,
               max_latency_ms: float | None = None, max_memory_mb: float | None = None,
               families: Iterable[str] | None = None, exclude_datasets: Iterable[str] = (),
+              candidates: Iterable[str] | None = None,
               bandwidth: float = DEFAULT_BANDWIDTH) -> list[Recommendation]:
     """The ``k`` configurations to try first on ``dataset`` (a registered name or id; its
     meta-features are computed and stored if it has none) or on a dataset described by
     ``metafeatures`` (OpenML, auto-sklearn, pymfe or metakb names) of ``task``.
 
     ``exclude_datasets`` (ids) contribute nothing: not their trials, not their meta-features.
+    ``candidates`` (config ids), if given, are the only configurations recommended; every
+    other one still counts as evidence of how the datasets compare.
     """
     limits = _check(task, k, hardware_id, max_latency_ms, max_memory_mb)
     if (dataset is None) == (metafeatures is None):
@@ -87,15 +90,17 @@ def recommend(kb, *, dataset: str | None = None, metafeatures: Mapping[str, floa
     if not np.isfinite(distances).any():
         raise KBError("the query shares no meta-feature with the KB's datasets that have trials")
     weights = dict(zip(space.dataset_ids, kernel_weights(distances, bandwidth)))
-    return _rank(kb, outcomes, weights, dict(zip(space.dataset_ids, distances)), k, limits, exclude)
+    return _rank(kb, outcomes, weights, dict(zip(space.dataset_ids, distances)), k, limits, exclude,
+                 candidates)
 
 
 def portfolio(kb, *, task: str, k: int, hardware_id: str | None = None,
               max_latency_ms: float | None = None, max_memory_mb: float | None = None,
-              families: Iterable[str] | None = None,
-              exclude_datasets: Iterable[str] = ()) -> list[Recommendation]:
+              families: Iterable[str] | None = None, exclude_datasets: Iterable[str] = (),
+              candidates: Iterable[str] | None = None) -> list[Recommendation]:
     """``k`` configurations that together do best over every dataset in the KB, each dataset
-    counting once (TabRepo's zero-shot portfolio): where to start with no dataset in hand."""
+    counting once (TabRepo's zero-shot portfolio): where to start with no dataset in hand.
+    ``candidates`` as for ``recommend``."""
     limits = _check(task, k, hardware_id, max_latency_ms, max_memory_mb)
     exclude = tuple(exclude_datasets)
     outcomes = kb_evidence.read_outcomes(kb, exclude=exclude, families=families)
@@ -103,7 +108,7 @@ def portfolio(kb, *, task: str, k: int, hardware_id: str | None = None,
         raise KBError("the KB holds no scored trials to build a portfolio from"
                       + (" in these families" if families is not None else ""))
     weights = {d: 1.0 for d in outcomes.datasets}
-    return _rank(kb, outcomes, weights, {}, k, limits, exclude)
+    return _rank(kb, outcomes, weights, {}, k, limits, exclude, candidates)
 
 
 def _check(task, k, hardware_id, max_latency_ms, max_memory_mb) -> _Limits:
@@ -145,14 +150,18 @@ def _query_vector(kb, dataset, metafeatures, task, kb_vectors) -> dict[str, floa
 
 def _rank(kb, outcomes: Outcomes, dataset_weights: dict[str, float],
           distances: dict[str, float], k: int, limits: _Limits,
-          exclude: tuple[str, ...]) -> list[Recommendation]:
+          exclude: tuple[str, ...], candidates: Iterable[str] | None = None) -> list[Recommendation]:
     outcomes = outcomes.of_datasets(dataset_weights)
     problem_weights = _problem_weights(outcomes, dataset_weights)
     costs = (kb_evidence.read_costs(kb, limits.hardware_id, outcomes.configs, exclude)
              if limits.hardware_id is not None else {})
     judged = judge_costs(outcomes.configs, costs, dataset_weights, limits.max_latency_ms,
                          limits.max_memory_mb)
-    columns = np.flatnonzero(judged.keep)
+    keep = judged.keep
+    if candidates is not None:
+        allowed = set(candidates)
+        keep = keep & np.array([c in allowed for c in outcomes.configs], dtype=bool)
+    columns = np.flatnonzero(keep)
     picked = [int(columns[i]) for i in greedy_portfolio(outcomes.error[:, columns], problem_weights,
                                                         k, judged.tiers[columns])]
     configs = kb_evidence.read_configs(kb, [outcomes.configs[c] for c in picked])
