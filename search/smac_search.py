@@ -47,6 +47,9 @@ from search.trial import (TrialLimits, encode_target, plan_trial, run_trial,
 from search.warmstart import Refused, WarmStart, warm_start
 
 OBJECTIVES = ("score", "score+latency")
+# "random": SMAC's random search (the space's default, then uniform random points), the
+# anchor a model-based search has to beat.
+OPTIMIZERS = ("smac", "random")
 MIN_FIDELITY = 1 / 9  # Hyperband with eta 3: fractions 1/9, 1/3 and 1 of the training rows
 
 
@@ -69,6 +72,7 @@ class SearchSettings:
     folds: int = 5
     trial_time_s: float = 300.0
     exclude_own_dataset: bool = False  # warm start from other datasets only (benchmarks)
+    optimizer: str = "smac"
 
     def __post_init__(self):
         if not (isinstance(self.trials, int) and self.trials >= 1):
@@ -79,6 +83,10 @@ class SearchSettings:
             raise KBError(f"warm-start must be a whole number >= 0, not {self.warm_start!r}")
         if self.warm_start > self.trials:
             raise KBError(f"warm-start {self.warm_start} is more than the {self.trials} trials")
+        if self.optimizer not in OPTIMIZERS:
+            raise KBError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, not {self.optimizer!r}")
+        if self.optimizer == "random" and self.multi_fidelity:
+            raise KBError("random search has no multi-fidelity schedule; use the smac optimizer")
         if self.time_limit_s is not None and not self.time_limit_s > 0:
             raise KBError(f"time-limit must be positive, not {self.time_limit_s!r}")
 
@@ -231,7 +239,7 @@ def run_search(kb, settings: SearchSettings, *, executor: Executor, resume: str 
 
 def _facade(settings: SearchSettings, space, task: str, folder: Path, warm: list[WarmStart],
             crash: float, *, resume: bool):
-    from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, Scenario
+    from smac import HyperparameterOptimizationFacade, MultiFidelityFacade, RandomFacade, Scenario
     from smac.multi_objective.parego import ParEGO
 
     two = settings.objective == "score+latency"
@@ -241,7 +249,8 @@ def _facade(settings: SearchSettings, space, task: str, folder: Path, warm: list
         objectives=["cost", "latency_ms"] if two else "cost",
         crash_cost=[crash, _crash_latency(settings)] if two else crash,
         **({"min_budget": MIN_FIDELITY, "max_budget": 1.0} if settings.multi_fidelity else {}))
-    facade = MultiFidelityFacade if settings.multi_fidelity else HyperparameterOptimizationFacade
+    facade = (RandomFacade if settings.optimizer == "random" else
+              MultiFidelityFacade if settings.multi_fidelity else HyperparameterOptimizationFacade)
     saved = folder / str(settings.seed)
     if resume:
         if not (saved / "scenario.json").exists():
@@ -252,8 +261,11 @@ def _facade(settings: SearchSettings, space, task: str, folder: Path, warm: list
     # The same initial budget warm or cold: a quarter of the trials, warm configurations first.
     n_initial = max(1, settings.trials // 4)
     additional = [fit_to_space(w.config, space, task).configuration for w in warm]
-    initial = facade.get_initial_design(scenario, n_configs=max(0, n_initial - len(additional)),
-                                        additional_configs=additional)
+    if settings.optimizer == "random":  # the default, then random points
+        initial = facade.get_initial_design(scenario, additional_configs=additional)
+    else:
+        initial = facade.get_initial_design(scenario, n_configs=max(0, n_initial - len(additional)),
+                                            additional_configs=additional)
     return facade(scenario, _asked_not_called, initial_design=initial,
                   multi_objective_algorithm=ParEGO(scenario, seed=settings.seed) if two else None,
                   overwrite=not resume, logging_level=40)
