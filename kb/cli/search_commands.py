@@ -23,15 +23,20 @@ def _execution_options(command):
               help="Comma-separated dataset names or ids, or 'bundled' for every bundled dataset.")
 @click.option("--hardware", "profile_name", default="cpu-1t", show_default=True,
               help="Hardware profile the models are measured on.")
-@click.option("--portfolio", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Configurations per dataset: each family's default, then seeded random ones.")
+@click.option("--portfolio", type=click.IntRange(min=0), default=16, show_default=True,
+              help="Configurations per dataset: each family's default, then seeded random ones "
+                   "(0: only --from-best).")
+@click.option("--from-best", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also the K best configurations the KB knows on each dataset (from earlier "
+                   "searches), run on every dataset of the same task.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--trial-time-limit", type=click.FloatRange(min=1), default=180, show_default=True,
               help="Seconds one trial may take; a slower one is recorded as a timeout.")
 @_execution_options
 @json_option
 @kb_option
-def bootstrap(names: str, profile_name: str, portfolio: int, seed: int, trial_time_limit: float,
+def bootstrap(names: str, profile_name: str, portfolio: int, from_best: int, seed: int,
+              trial_time_limit: float,
               workers: int, scheduler: str | None, as_json: bool) -> None:
     """Evaluate a portfolio of configurations on many datasets and record every outcome: the
     baseline that recommendations and warm starts draw on.
@@ -43,6 +48,7 @@ def bootstrap(names: str, profile_name: str, portfolio: int, seed: int, trial_ti
     Examples:
       kb bootstrap --portfolio 16 --workers 2          # the shipped baseline
       kb bootstrap --datasets haberman,sonar --portfolio 4
+      kb bootstrap --portfolio 16 --from-best 2        # spread each dataset's tuned best
     """
     from kb.datasets import bundled, load_registered
     from search.bootstrap import bootstrap as run_bootstrap
@@ -50,6 +56,8 @@ def bootstrap(names: str, profile_name: str, portfolio: int, seed: int, trial_ti
     from search.profiles import find_profile
     from search.trial import TrialLimits
 
+    if portfolio == 0 and from_best == 0:
+        raise click.UsageError("nothing to run: give --portfolio N or --from-best K")
     kb = open_kb()
     profile = find_profile(profile_name, kb.root)
     wanted = ([e.name for e in bundled()] if names == "bundled"
@@ -59,12 +67,15 @@ def bootstrap(names: str, profile_name: str, portfolio: int, seed: int, trial_ti
     progress = _Progress(enabled=not as_json)
     with Executor(workers, scheduler) as executor:
         if not as_json:
-            click.echo(f"bootstrap: {len(datasets)} datasets x {portfolio} configurations under "
-                       f"{profile.name}, on {executor.description}")
-        summary = run_bootstrap(kb, datasets, profile, portfolio=portfolio, seed=seed,
+            best = f" and the {from_best} best known on each dataset of its task" if from_best else ""
+            click.echo(f"bootstrap: {len(datasets)} datasets x {portfolio} configurations{best} "
+                       f"under {profile.name}, on {executor.description}")
+        summary = run_bootstrap(kb, datasets, profile, portfolio=portfolio, from_best=from_best,
+                                seed=seed,
                                 limits=limits, executor=executor, on_result=progress.trial,
                                 arguments={"datasets": wanted, "hardware": profile.name,
-                                           "portfolio": portfolio, "seed": seed})
+                                           "portfolio": portfolio, "from_best": from_best,
+                                           "seed": seed})
     progress.close()
     if as_json:
         print_json(summary.__dict__)
