@@ -1,0 +1,73 @@
+"""Re-measure known successes on this machine, for ``kb audit --rerun N``.
+
+A success is re-run exactly as it was claimed: the same dataset (the KB's own copy), the
+same configuration, metric, seed (hence the same folds) and full fidelity, under the profile
+its hardware row names. The new measurement is written to the KB when it is a new trial (this
+machine's fingerprint differs from the claim's); on the same hardware it has the claim's own
+trial id, and the claim is kept as it was, so an audit never overwrites what it audits.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Callable, Sequence
+
+from kb.audit.checks import OWN_SOURCE, Rerun
+from kb.audit.successes import KnownSuccess
+from kb.errors import KBError, first_line
+
+LEAD_SUSPICIOUS = 2.0  # a claim this many CV spreads above the runner-up is re-run first
+
+
+def rerun_reason(success: KnownSuccess, profiles: dict) -> str | None:
+    """Why ``success`` cannot be re-run here, or None if it can."""
+    trial = success.trial
+    if trial.source != OWN_SOURCE:
+        return f"ingested from {trial.source}: metakb did not measure it"
+    if success.dataset is None or success.dataset.data_file is None:
+        return "the KB holds no data for its dataset"
+    if success.hardware is None or success.hardware.name not in profiles:
+        name = success.hardware.name if success.hardware else trial.hardware_id
+        return f"no profile named {name!r} here (`kb hardware list`)"
+    return None
+
+
+def choose(successes: Sequence[KnownSuccess], n: int, seed: int,
+           profiles: dict) -> tuple[list[KnownSuccess], int]:
+    """Up to ``n`` re-runnable successes, and how many there were. Claims standing far above
+    their runner-up (more than ``LEAD_SUSPICIOUS`` CV spreads) come first, largest lead
+    first: they are the least corroborated, and a score edited upwards looks like one. The
+    rest are a seeded random sample."""
+    candidates = [s for s in successes if rerun_reason(s, profiles) is None]
+    suspicious = sorted((s for s in candidates if (s.lead or 0) > LEAD_SUSPICIOUS),
+                        key=lambda s: -s.lead)
+    others = [s for s in candidates if s not in suspicious]
+    random.Random(seed).shuffle(others)
+    return (suspicious + others)[:n], len(candidates)
+
+
+def rerun(kb, successes: Sequence[KnownSuccess], *, profiles: dict, run_id: str | None = None,
+          trial_time_s: float = 600.0,
+          on_rerun: Callable[[Rerun], None] = lambda r: None) -> list[Rerun]:
+    """Re-run each success on this machine (one at a time, so latency is timed alone)."""
+    from kb.datasets import load_registered
+    from search.trial import TrialLimits, run_trial
+
+    limits = TrialLimits(time_s=trial_time_s, train_threads=1)
+    out = []
+    for success in successes:
+        claimed = success.trial
+        try:
+            result = run_trial(load_registered(kb, claimed.dataset_id), json.loads(claimed.config),
+                               profiles[success.hardware.name], claimed.seed,
+                               metric=claimed.metric, fidelity=1.0, limits=limits, run_id=run_id)
+        except KBError as e:  # this machine cannot run the profile, the data is unreadable
+            done = Rerun(success, None, first_line(e))
+        else:
+            if result.trial.trial_id != claimed.trial_id:
+                result.write(kb, on_conflict="keep")
+            done = Rerun(success, result.trial)
+        on_rerun(done)
+        out.append(done)
+    return out
