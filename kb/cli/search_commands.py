@@ -101,6 +101,8 @@ def bootstrap(names: str, profile_name: str, portfolio: int, from_best: int, see
 @click.option("--warm-start", type=click.IntRange(min=0), default=5, show_default=True,
               help="Known-good configurations from the KB to start from.")
 @click.option("--cold", is_flag=True, help="Start cold (same as --warm-start 0).")
+@click.option("--optimizer", type=click.Choice(["smac", "random"]), default="smac",
+              show_default=True, help="random: SMAC's random search (the default, then random points).")
 @click.option("--multi-fidelity", is_flag=True,
               help="Hyperband over the fraction of training rows (1/9, 1/3, 1).")
 @click.option("--families", help="Comma-separated model families to search (default: all).")
@@ -116,7 +118,8 @@ def bootstrap(names: str, profile_name: str, portfolio: int, from_best: int, see
 @kb_option
 def search(dataset: str | None, target: str | None, trials: int, time_limit: float | None,
            profile_name: str, max_latency_ms, max_memory_mb, max_model_kb, objective: str,
-           warm_start: int, cold: bool, multi_fidelity: bool, families: str | None, seed: int,
+           warm_start: int, cold: bool, optimizer: str, multi_fidelity: bool,
+           families: str | None, seed: int,
            resume_id: str | None, out_dir: Path | None, trial_time_limit: float, workers: int,
            scheduler: str | None, as_json: bool) -> None:
     """Search for the best model of DATASET that runs within the limits on a hardware profile,
@@ -155,7 +158,7 @@ def search(dataset: str | None, target: str | None, trials: int, time_limit: flo
             limits=Limits(max_latency_ms, max_memory_mb, max_model_kb), objective=objective,
             warm_start=0 if cold else warm_start, multi_fidelity=multi_fidelity, seed=seed,
             families=tuple(f.strip() for f in families.split(",")) if families else None,
-            trial_time_s=trial_time_limit)
+            trial_time_s=trial_time_limit, optimizer=optimizer)
     display = _SearchDisplay(enabled=not as_json)
     with Executor(workers, scheduler) as executor:
         if not as_json:
