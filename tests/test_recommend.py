@@ -49,6 +49,10 @@ def test_greedy_portfolio_takes_lower_tiers_first_and_treats_untried_as_typical(
     untried = np.array([[np.nan, 0.2, 0.6, 1.0],
                         [np.nan, 0.2, 0.6, 1.0]])
     assert greedy_portfolio(untried, np.ones(2), 1) == [1]  # no free pass for the unknown
+    # A problem none of them was tried on decides nothing (it must not make every choice NaN).
+    blank = np.array([[0.9, 0.1, 0.5],
+                      [np.nan, np.nan, np.nan]])
+    assert greedy_portfolio(blank, np.ones(2), 1) == [1]
 
 
 def test_kernel_weights_fall_with_distance_and_ignore_the_unknown():
@@ -182,6 +186,29 @@ def test_limits_drop_what_breaks_them_and_rank_the_unmeasured_last(clustered):
     unmeasured = recommend(clustered, metafeatures=_query(100000), task="binary", k=3,
                            hardware_id="never-measured", max_latency_ms=1.0)
     assert unmeasured[0].config == CONFIG_LARGE and unmeasured[0].predicted_latency_ms is None
+
+
+def test_a_machine_new_to_the_kb_borrows_the_costs_measured_under_its_profile(clustered):
+    from dataclasses import replace
+
+    from kb.validation import with_keys
+
+    # The same profile on another machine: no trial of its own yet.
+    other = with_keys(replace(HARDWARE, hardware_id="", cpu_model="another CPU"))
+    clustered.add(other)
+    found = recommend(clustered, metafeatures=_query(100000), task="binary", k=3,
+                      hardware_id=other.hardware_id, max_latency_ms=1.0)
+    assert [r.config for r in found] == [CONFIG_SMALL, CONFIG_STEADY]
+    assert found[0].predicted_latency_ms == pytest.approx(0.2)
+
+
+def test_candidates_restrict_the_choice_but_not_the_evidence(clustered):
+    from kb.validation import derived_id
+    from kb.keys import canonical_json
+
+    steady = derived_id("trials", "config_id", config=canonical_json(CONFIG_STEADY))
+    found = recommend(clustered, metafeatures=_query(100000), task="binary", k=3, candidates=[steady])
+    assert [r.config for r in found] == [CONFIG_STEADY]
 
 
 def test_families_restrict_the_candidates(clustered):

@@ -36,18 +36,34 @@ def read_outcomes(kb, *, exclude: Sequence[str] = (), families: Iterable[str] | 
                      columns["config_id"], columns["score"], columns["trial_id"])
 
 
+def cost_hardware(kb, hardware_id: str) -> list[str]:
+    """The hardware rows whose measurements stand for ``hardware_id``'s: the row itself where
+    it holds any measured trial; otherwise every row of the same profile name and kind (the
+    same way of running a model, on other machines: the ranking of costs carries over even
+    where their values do not), so a fresh install is not blind to what the KB measured."""
+    measured = kb.query("SELECT 1 FROM trials WHERE hardware_id = ? AND latency_p50_ms IS NOT NULL "
+                        "LIMIT 1", [hardware_id]).num_rows
+    if measured:
+        return [hardware_id]
+    rows = kb.query("""SELECT other.hardware_id FROM hardware own JOIN hardware other
+                       ON other.name = own.name AND other.kind = own.kind
+                       WHERE own.hardware_id = ? ORDER BY other.hardware_id""", [hardware_id]).to_pylist()
+    return [r["hardware_id"] for r in rows] or [hardware_id]
+
+
 def read_costs(kb, hardware_id: str, config_ids: Sequence[str],
                exclude: Sequence[str] = ()) -> dict[str, list[tuple[str, float | None, float | None]]]:
-    """Median latency (ms, p50 at batch 1) and peak memory (MB) of configurations on one
-    hardware row, per dataset they ran on: {config_id: [(dataset_id, latency, memory)]}."""
+    """Median latency (ms, p50 at batch 1) and peak memory (MB) of configurations on a
+    hardware row (or the rows that stand for it, ``cost_hardware``), per dataset they ran
+    on: {config_id: [(dataset_id, latency, memory)]}."""
     rows = kb.query("""
         SELECT config_id, dataset_id, median(latency_p50_ms) AS latency, median(peak_memory_mb) AS memory
         FROM trials
-        WHERE hardware_id = ? AND fidelity = 1 AND status IN ('ok', 'infeasible')
+        WHERE list_contains(?, hardware_id) AND fidelity = 1 AND status IN ('ok', 'infeasible')
           AND list_contains(?, config_id) AND NOT list_contains(?, dataset_id)
           AND (latency_p50_ms IS NOT NULL OR peak_memory_mb IS NOT NULL)
         GROUP BY config_id, dataset_id ORDER BY config_id, dataset_id""",
-                    [hardware_id, list(config_ids), list(exclude)]).to_pylist()
+                    [cost_hardware(kb, hardware_id), list(config_ids), list(exclude)]).to_pylist()
     by_config: dict[str, list] = {}
     for row in rows:
         by_config.setdefault(row["config_id"], []).append((row["dataset_id"], row["latency"], row["memory"]))
