@@ -108,8 +108,19 @@ def _pareto_front(points, direction: str) -> list[tuple[float, float]]:
     return front
 
 
-def _pareto_section(report: AuditReport) -> str:
+def _panels(n: int):
+    """A figure of ``n`` small panels, four to a row, and the panels in order."""
     import matplotlib.pyplot as plt
+
+    columns = min(4, n)
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat)[:n]
+
+
+def _pareto_section(report: AuditReport) -> str:
     from matplotlib.ticker import NullFormatter
 
     if not report.trials_by_hardware:
@@ -117,10 +128,8 @@ def _pareto_section(report: AuditReport) -> str:
     out = []
     for hardware, problems in sorted(report.trials_by_hardware.items()):
         names = sorted(problems)[:MAX_PANELS]
-        columns = min(4, len(names))
-        rows = -(-len(names) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
-        for ax, name in zip(axes.flat, names):
+        fig, axes = _panels(len(names))
+        for ax, name in zip(axes, names):
             problem = problems[name]
             points = problem["points"]
             latency, score = np.array([p[0] for p in points]), np.array([p[1] for p in points])
@@ -136,9 +145,7 @@ def _pareto_section(report: AuditReport) -> str:
             ax.xaxis.set_minor_formatter(NullFormatter())  # minor labels collide on short ranges
             ax.set_title(name, fontsize=8)
             ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(names):]:
-            ax.set_visible(False)
-        axes.flat[0].legend(fontsize=6)
+        axes[0].legend(fontsize=6)
         fig.supxlabel("latency p50, batch 1 (ms, log)", fontsize=9)
         fig.supylabel("cross-validated score", fontsize=9)
         fig.tight_layout()
@@ -179,19 +186,15 @@ def _warm_cold_section(report: AuditReport) -> str:
         out.append("<p>No dataset has enough scored configurations to replay.</p>")
     if report.search_pairs:
         pairs = report.search_pairs[:12]
-        columns = min(4, len(pairs))
-        rows = -(-len(pairs) // columns)
-        fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.6 * rows), squeeze=False)
-        for ax, pair in zip(axes.flat, pairs):
+        fig, axes = _panels(len(pairs))
+        for ax, pair in zip(axes, pairs):
             for label, curve, colour in (("warm", pair.warm, METHOD_COLOURS[RECOMMENDER]),
                                          ("cold", pair.cold, METHOD_COLOURS[RANDOM])):
                 ax.plot(np.arange(1, len(curve) + 1), [np.nan if v is None else v for v in curve],
                         color=colour, label=label, drawstyle="steps-post")
             ax.set_title(f"{pair.dataset} ({pair.metric})", fontsize=8)
             ax.tick_params(labelsize=7)
-        for ax in list(axes.flat)[len(pairs):]:
-            ax.set_visible(False)
-        axes.flat[0].legend(fontsize=7)
+        axes[0].legend(fontsize=7)
         fig.supxlabel("trials", fontsize=9)
         fig.supylabel("best feasible score so far", fontsize=9)
         fig.tight_layout()

@@ -148,7 +148,10 @@ class SearchPair:
 
 
 def search_pairs(kb) -> list[SearchPair]:
-    """Every (warm, cold) pair of finished searches the KB holds (the latest of each kind)."""
+    """Every (warm, cold) pair of finished searches the KB holds (the latest of each kind),
+    over the trials each search ran itself, in the order they finished."""
+    from kb.schema import Trial
+
     runs = kb.query("""SELECT run_id, arguments, started_at FROM runs
                        WHERE command = 'search' AND status = 'finished' ORDER BY started_at""").to_pylist()
     latest: dict = {}
@@ -164,24 +167,24 @@ def search_pairs(kb) -> list[SearchPair]:
     for (key, warm), run_id in sorted(latest.items()):
         if not warm or (key, False) not in latest:
             continue
-        curves = {}
-        for kind, rid in (("warm", run_id), ("cold", latest[(key, False)])):
-            rows = kb.query("""SELECT status, score, direction, metric FROM trials
-                               WHERE run_id = ? AND fidelity = 1 ORDER BY finished_at""", [rid]).to_pylist()
-            curves[kind] = rows
-        if not curves["warm"] or not curves["cold"]:
-            continue
-        first = curves["warm"][0]
-        out.append(SearchPair(names.get(key[0], key[0]), first["metric"], first["direction"],
-                              tuple(_best_curve(curves["warm"])), tuple(_best_curve(curves["cold"]))))
+        warm_trials, cold_trials = ([Trial(**r) for r in kb.query(
+            "SELECT * FROM trials WHERE run_id = ? ORDER BY finished_at", [rid]).to_pylist()]
+            for rid in (run_id, latest[(key, False)]))
+        if warm_trials and cold_trials:
+            first = warm_trials[0]
+            out.append(SearchPair(names.get(key[0], key[0]), first.metric, first.direction,
+                                  tuple(best_feasible_so_far(warm_trials)),
+                                  tuple(best_feasible_so_far(cold_trials))))
     return out
 
 
-def _best_curve(rows) -> list[float | None]:
-    best, out = None, []
-    for r in rows:
-        if r["status"] == "ok" and r["score"] is not None:
-            better = best is None or ((r["score"] > best) if r["direction"] == "maximize" else (r["score"] < best))
-            best = r["score"] if better else best
-        out.append(best)
-    return out
+def best_feasible_so_far(trials) -> list[float | None]:
+    """The best feasible full-fidelity score after each of ``trials`` (None until there is
+    one), in their order: a search's progress as its user saw it."""
+    best, curve = None, []
+    for t in trials:
+        if t.status == "ok" and t.score is not None and t.fidelity == 1.0:
+            better = best is None or (t.score > best if t.direction == "maximize" else t.score < best)
+            best = t.score if better else best
+        curve.append(best)
+    return curve

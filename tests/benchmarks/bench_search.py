@@ -42,6 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from kb import KnowledgeBase
+    from kb.audit.value import best_feasible_so_far
     from kb.cli.dataset_commands import add_bundled
     from kb.datasets import baseline_folder, bundled, load, register
     from kb.ingest import ingest
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
                                               exclude_own_dataset=True)
                     started = time.perf_counter()
                     outcome = run_search(kb, settings, executor=executor)
-                    curve = best_so_far(outcome.trials)
+                    curve = best_feasible_so_far(outcome.trials)
                     result["metric"] = outcome.trials[0].metric
                     result["direction"] = outcome.trials[0].direction
                     result[mode] = {"curve": curve, "seconds": time.perf_counter() - started,
@@ -86,17 +87,6 @@ def main(argv: list[str] | None = None) -> int:
                                     "seed": args.seed, "baseline_trials": baseline_trials,
                                     "checkpoints": checkpoints, "datasets": rows}, indent=2))
     return 0
-
-
-def best_so_far(trials) -> list[float | None]:
-    """The best feasible full-fidelity score after each trial, in the order SMAC was told."""
-    best, curve = None, []
-    for t in trials:
-        if t.status == "ok" and t.score is not None and t.fidelity == 1.0:
-            better = best is None or (t.score > best if t.direction == "maximize" else t.score < best)
-            best = t.score if better else best
-        curve.append(best)
-    return curve
 
 
 def print_table(rows: list[dict], checkpoints: list[int]) -> None:
