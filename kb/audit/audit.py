@@ -15,7 +15,7 @@ import numpy as np
 from kb.audit.checks import (CheckResult, Identity, Rerun, check_complete, check_coverage,
                              check_current, check_reproducible, check_value, worst)
 from kb.audit.successes import KnownSuccess
-from kb.audit.value import Replay, replay_all
+from kb.audit.value import Replay, replay_all, search_pairs
 from kb.schema import TASKS, Dataset
 
 
@@ -82,8 +82,6 @@ def audit(kb, successes: Sequence[KnownSuccess], *, profiles: Sequence[str],
     replays = replay_all(kb, with_data, family_defaults,
                          on_dataset=lambda name: on_step(f"value: without {name}"))
     checks.append(check_value([r.held_out for r in replays]))
-    from kb.audit.value import search_pairs
-
     return AuditReport(tuple(successes), tuple(checks), tuple(replays),
                        tuple(coverage_map(kb, {s.trial.dataset_id for s in successes})),
                        tuple(search_pairs(kb)), trials_by_hardware(kb, successes))

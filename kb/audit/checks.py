@@ -247,17 +247,18 @@ def check_reproducible(reruns: Sequence[Rerun], asked: int, rerunnable: int) -> 
     if not reruns:
         return CheckResult("reproducible", WARN, "no success can be re-run here (none has its data "
                                                  "in the KB and a profile this machine runs)")
-    findings = [f for r in reruns for f in judge_rerun(r)]
-    failing = {f.subject for f in findings if f.severity == FAIL}
+    judged = [(r, judge_rerun(r)) for r in reruns]
+    findings = [f for _, found in judged for f in found]
+    reproduced = sum(r.trial is not None and not any(f.severity == FAIL for f in found)
+                     for r, found in judged)
     measured = [r for r in reruns if r.trial is not None and r.trial.score is not None]
     ratios = [r.latency_ratio for r in measured if r.latency_ratio]
     other = sum(not r.same_hardware for r in measured)
-    summary = (f"{len(measured) - len(failing & {r.success.name for r in measured})} of "
-               f"{len(reruns)} re-run successes reproduce their score"
+    summary = (f"{reproduced} of {len(reruns)} re-run successes reproduce"
                + (f" ({rerunnable} could be re-run)" if rerunnable > len(reruns) else "")
                + (f"; latency x{_geomean(ratios):.2f} (geometric mean)" if ratios else "")
                + (f", {other} on other hardware" if other else ""))
-    status = FAIL if failing else WARN if findings else PASS
+    status = worst([f.severity for f in findings]) if findings else PASS
     return CheckResult("reproducible", status, summary, tuple(findings),
                        {"reruns": [r.to_json() for r in reruns], "asked": asked,
                         "rerunnable": rerunnable})
