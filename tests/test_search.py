@@ -167,6 +167,28 @@ def test_bootstrap_is_resumable(cli):
     assert len(_trials(cli.kb_path)) == 3
 
 
+def test_bootstrap_from_best_spreads_each_datasets_best_over_its_task(cli):
+    from kb import KnowledgeBase
+
+    assert cli("init").exit_code == 0
+    for path in (HABERMAN, bundled_folder() / "breast_cancer.tsv.gz"):
+        assert cli("datasets", "add", path, "--target", "target").exit_code == 0
+    # A search on haberman found its best configuration; breast_cancer never saw it.
+    assert cli("bootstrap", "--datasets", "haberman", "--portfolio", 2).exit_code == 0
+    best = max(_trials(cli.kb_path), key=lambda t: t["score"])
+    assert cli("bootstrap", "--portfolio", 0).exit_code == 2  # nothing to run
+    result = cli("bootstrap", "--datasets", "haberman,breast_cancer", "--portfolio", 0,
+                 "--from-best", 1, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    # Haberman already holds its best; breast_cancer gets it, and its own best (it has none yet).
+    assert summary["already_in_kb"] == 1 and sum(summary["statuses"].values()) == 1
+    with KnowledgeBase(cli.kb_path) as kb:
+        spread = kb.query("SELECT d.name FROM trials t JOIN datasets d USING (dataset_id) "
+                          "WHERE config_id = ? ORDER BY 1", [best["config_id"]]).to_pylist()
+    assert [r["name"] for r in spread] == ["breast_cancer", "haberman"]
+
+
 def test_search_mistakes_are_one_line_errors(kb_with_haberman):
     for args, message in [
         (("search",), "name a DATASET"),
