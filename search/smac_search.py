@@ -268,11 +268,25 @@ def _facade(settings: SearchSettings, space, task: str, folder: Path, warm: list
     if settings.optimizer == "random":  # the default, then random points
         initial = facade.get_initial_design(scenario, additional_configs=additional)
     else:
-        initial = facade.get_initial_design(scenario, n_configs=max(0, n_initial - len(additional)),
-                                            additional_configs=additional)
+        # SMAC runs a design's own points before the additional ones; the warm configurations
+        # go first, so the design's points fill the rest of the initial budget after them.
+        filler = [_plain_configuration(c) for c in (
+            facade.get_initial_design(scenario, n_configs=n_initial - len(additional))
+            .select_configurations() if n_initial > len(additional) else [])]
+        initial = facade.get_initial_design(scenario, n_configs=0,
+                                            additional_configs=additional + filler)
     return facade(scenario, _asked_not_called, initial_design=initial,
                   multi_objective_algorithm=ParEGO(scenario, seed=settings.seed) if two else None,
                   overwrite=not resume, logging_level=40)
+
+
+def _plain_configuration(config):
+    """``config`` with Python values: SMAC saves its additional configurations as JSON, which
+    the NumPy booleans a Sobol design yields are not."""
+    from ConfigSpace import Configuration
+
+    values = {k: v.item() if hasattr(v, "item") else v for k, v in dict(config).items()}
+    return Configuration(config.config_space, values=values, origin=config.origin)
 
 
 def _same_scenario(saved, scenario) -> bool:
