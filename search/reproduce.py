@@ -13,7 +13,8 @@ import json
 import random
 from collections.abc import Callable, Sequence
 
-from kb.audit.checks import OWN_SOURCE, Rerun
+from kb.audit.provenance import OWN_SOURCE
+from kb.audit.reproducibility import Rerun
 from kb.audit.successes import KnownSuccess
 from kb.errors import KBError, first_line
 

@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import pytest
 
-from kb.audit.checks import (FAIL, PASS, SKIPPED, WARN, HeldOut, Identity, Pick, Rerun,
-                             check_complete, check_coverage, check_current, check_reproducible,
-                             check_value, provenance_gaps, region, staleness)
+from kb.audit.coverage import check_coverage, region
+from kb.audit.provenance import Identity, check_complete, check_current, provenance_gaps, staleness
+from kb.audit.reproducibility import Rerun, check_reproducible
 from kb.audit.successes import KnownSuccess
-from kb.audit.value import best_so_far, expected_best_regret
+from kb.audit.value import HeldOut, Pick, best_so_far, check_value, expected_best_regret
+from kb.audit.verdict import FAIL, PASS, SKIPPED, WARN
 from kb.schema import Dataset, Hardware, Trial
 
 DATASET = Dataset(dataset_id="d1", name="small", task="binary", target="y", n_rows=300,

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from kb.audit.checks import (CheckResult, Identity, Rerun, check_complete, check_coverage,
-                             check_current, check_reproducible, check_value, worst)
+from kb.audit.coverage import check_coverage
+from kb.audit.provenance import Identity, check_complete, check_current
+from kb.audit.replay import Replay, replay_all, search_pairs
+from kb.audit.reproducibility import Rerun, check_reproducible
 from kb.audit.successes import KnownSuccess
-from kb.audit.value import Replay, replay_all, search_pairs
+from kb.audit.value import check_value
+from kb.audit.verdict import CheckResult, worst
 from kb.schema import TASKS, Dataset
 
 

@@ -14,8 +14,9 @@ from datetime import datetime, timezone
 import numpy as np
 
 from kb.audit.audit import AuditReport, success_json
-from kb.audit.checks import ROW_EDGES, FEATURE_EDGES, FAIL, PASS, SKIPPED, WARN, all_regions
+from kb.audit.coverage import FEATURE_EDGES, ROW_EDGES, all_regions
 from kb.audit.value import PORTFOLIO, RANDOM, RECOMMENDER
+from kb.audit.verdict import FAIL, PASS, SKIPPED, WARN
 
 MAX_PANELS = 24  # Pareto panels per hardware row
 TASK_COLOURS = {"binary": "#1f77b4", "multiclass": "#2ca02c", "regression": "#d62728"}

@@ -55,7 +55,7 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
       kb audit --hardware cpu-1t --json > audit.json
     """
     from kb.audit.audit import audit
-    from kb.audit.checks import FAIL, WARN
+    from kb.audit.verdict import FAIL, WARN
     from kb.audit.successes import known_successes
     from kb.meta import code_version
     from search.profiles import all_profiles
