@@ -97,9 +97,14 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
         print_table([{"check": c.name, "status": c.status, "summary": c.summary}
                      for c in report.checks], ["check", "status", "summary"],
                     title=f"audit of {len(successes)} known successes in {kb.root}")
-        for check in report.checks:
-            for finding in [f for f in check.findings if f.severity == FAIL][:10]:
+        for check in (c for c in report.checks if c.status == FAIL):
+            failing = [f for f in check.findings if f.severity == FAIL]
+            for finding in failing[:10]:
                 click.echo(f"FAIL {check.name}: {finding.subject}: {finding.problem}")
+            if len(failing) > 10:
+                click.echo(f"FAIL {check.name}: ... and {len(failing) - 10} more (--json lists all)")
+            if not failing:
+                click.echo(f"FAIL {check.name}: {check.summary}")
         if html_path is not None:
             click.echo(f"wrote {html_path}")
         click.echo("audit " + ("failed" if failed else "passed")
