@@ -33,3 +33,36 @@ def test_warmstart_benchmark_refuses_a_dataset_used_to_build_metakb(tmp_path, sh
     result = subprocess.run([sys.executable, str(SCRIPT), "--datasets", "haberman", "--out",
                              str(tmp_path / "x.json")], capture_output=True, text=True, timeout=300)
     assert result.returncode == 2 and "helped build metakb" in result.stderr
+
+
+def _job(seed: int, curves: dict, spread: float = 0.0) -> dict:
+    return {"dataset": "d", "task": "binary", "seed": seed, "metric": "roc_auc", "direction": "maximize",
+            "searches": {name: {"curve": curve, "spread": spread, "feasible": len(curve), "reused": 0,
+                                "seconds": 1.0} for name, curve in curves.items()}}
+
+
+def _summarise(jobs, trials):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_warmstart", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.summarise(jobs, trials, [trials])
+
+
+def test_constrained_searches_on_fewer_seeds_are_compared_on_those_seeds_only():
+    # Seed 0 ran the constrained searches too (--limit-seeds 0); seed 1 did not.
+    plain = {"warm": [0.8, 0.9, 0.9], "cold": [0.7, 0.8, 0.85], "random": [0.6, 0.7, 0.7]}
+    limited = {"warm@limit": [None, 0.6, 0.6], "cold@limit": [0.5, 0.7, 0.7], "random@limit": [None, None, None]}
+    summary = _summarise([_job(0, {**plain, **limited}), _job(1, plain)], trials=3)
+    (row,) = summary["datasets"]
+    assert row["searches"]["warm"]["seeds"] == 2 and row["searches"]["warm@limit"]["seeds"] == 1
+    assert row["searches"]["warm"]["per_seed"] == {"wins": 2, "ties": 0, "losses": 0, "reached": 2,
+                                                   "reached_within_se": 2}
+    assert row["searches"]["warm@limit"]["per_seed"]["losses"] == 1
+    assert row["searches"]["warm@limit"]["to_reach_cold"] is None
+
+
+def test_a_dataset_warm_never_reaches_is_not_counted_as_reached_on_a_short_budget():
+    summary = _summarise([_job(0, {"warm": [0.5, 0.6], "cold": [0.7, 0.8], "random": [0.5, 0.5]})], trials=2)
+    assert summary["warm_reached"] == 0 and not summary["met"]
