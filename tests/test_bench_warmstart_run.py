@@ -41,13 +41,17 @@ def _job(seed: int, curves: dict, spread: float = 0.0) -> dict:
                                 "seconds": 1.0} for name, curve in curves.items()}}
 
 
-def _summarise(jobs, trials):
+def _bench():
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("bench_warmstart", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.summarise(jobs, trials, [trials])
+    return module
+
+
+def _summarise(jobs, trials):
+    return _bench().summarise(jobs, trials, [trials])
 
 
 def test_constrained_searches_on_fewer_seeds_are_compared_on_those_seeds_only():
@@ -66,3 +70,20 @@ def test_constrained_searches_on_fewer_seeds_are_compared_on_those_seeds_only():
 def test_a_dataset_warm_never_reaches_is_not_counted_as_reached_on_a_short_budget():
     summary = _summarise([_job(0, {"warm": [0.5, 0.6], "cold": [0.7, 0.8], "random": [0.5, 0.5]})], trials=2)
     assert summary["warm_reached"] == 0 and not summary["met"]
+
+
+def test_report_only_tables_the_finished_jobs_and_names_the_rest(tmp_path, shared_data, capsys):
+    bench = _bench()
+    work, out = tmp_path / "work", tmp_path / "out.json"
+    curves = {"warm": [0.8] * 25, "cold": [0.7] * 25, "random": [0.6] * 25}
+    settings = {"trials": 25, "latency_ms": None, "families": None, "strategies": bench.STRATEGIES}
+    for seed, trials in ((0, 25), (1, 4)):  # seed 1 ran with other settings: not taken as done
+        (work / f"hepatitis-seed{seed}").mkdir(parents=True)
+        (work / f"hepatitis-seed{seed}" / bench.RESULT_FILE).write_text(json.dumps(
+            {"settings": {**settings, "trials": trials}, **_job(seed, curves)}))
+    rc = bench.main(["--datasets", "hepatitis", "--seeds", "0,1", "--latency-ms", "0", "--work", str(work),
+                     "--base", str(tmp_path), "--report-only", "--out", str(out)])
+    captured = capsys.readouterr()
+    assert rc == 0 and "jobs not run: hepatitis seed 1" in captured.err
+    assert "d | binary | roc_auc | 1 |" in captured.out
+    assert json.loads(out.read_text())["not_run"] == [{"dataset": "hepatitis", "seed": 1}]

@@ -20,12 +20,14 @@ best score. The target: warm reaches cold's full-budget best within 10 trials on
     python tests/benchmarks/bench_warmstart.py --datasets hepatitis,tae --seeds 0
     python tests/benchmarks/bench_warmstart.py --work /tmp/ws       # keep the KBs: re-running reuses finished trials
     python tests/benchmarks/bench_warmstart.py --quick              # 1 dataset, 4 trials: a smoke test
+    python tests/benchmarks/bench_warmstart.py --work /tmp/ws --report-only   # the tables of the jobs finished so far
 
 Each (dataset, seed) is one job in a process of its own (``--jobs`` at once); its searches
 run their trials one at a time in that process (no per-trial child process: the datasets are
 small, and the scores are the same), so every search is reproducible from its seed. Trials
 already in a job's KB (same dataset, configuration, seed and hardware) are reused, not re-run:
-an interrupted benchmark given the same --work folder picks up where it stopped.
+an interrupted benchmark given the same --work folder picks up where it stopped, and a job
+that finished leaves its result beside its KB, so it is not run again.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ STRATEGIES = {"warm": dict(warm_start=5), "cold": dict(warm_start=0),
               "random": dict(warm_start=0, optimizer="random")}
 CHECKPOINTS = (5, 10, 25)
 REACH_WITHIN = 10
+RESULT_FILE = "result.json"
 TARGET_SHARE = 0.70
 LATENCY_LIMIT_MS = 0.015  # on this 2-core machine about 1.4x a linear model: excludes k-NN, large forests and SVMs
 
@@ -77,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="configurations the warm search starts from")
     parser.add_argument("--base", type=Path, help="a KB to start every job from instead of the "
                                                   "shipped baseline (which must not hold the datasets)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: the tables of the jobs already finished in --work")
     parser.add_argument("--tuning", action="store_true",
                         help="allow the datasets metakb was tuned on: a development run, not a result")
     args = parser.parse_args(argv)
@@ -106,22 +111,34 @@ def main(argv: list[str] | None = None) -> int:
                  strategies=strategies)
             for name in names for seed in seeds]
     started = time.perf_counter()
-    results = []
+    results = [r for r in map(finished, jobs) if r is not None]
+    todo = [j for j in jobs if finished(j) is None]
+    not_run = []
+    if results:
+        print(f"{len(results)} of {len(jobs)} jobs already finished in {work}", file=sys.stderr)
+    if args.report_only:
+        if not results:
+            print(f"nothing to report: no finished job in {work}", file=sys.stderr)
+            return 1
+        if todo:
+            print(f"a partial report: {len(todo)} jobs not run: "
+                  + ", ".join(f"{j['dataset']} seed {j['seed']}" for j in todo), file=sys.stderr)
+        not_run, todo = [{"dataset": j["dataset"], "seed": j["seed"]} for j in todo], []
     context = multiprocessing.get_context("spawn")
     with context.Pool(args.jobs, maxtasksperchild=1) as pool:
-        for done, result in enumerate(pool.imap_unordered(run_job, jobs), start=1):
+        for ran, result in enumerate(pool.imap_unordered(run_job, todo), start=1):
             results.append(result)
-            elapsed = time.perf_counter() - started
+            done, elapsed = len(results), time.perf_counter() - started
             print(f"[{done}/{len(jobs)}] {result['dataset']} seed {result['seed']}: "
                   + ", ".join(f"{k} {_fmt(v['curve'][-1])}" for k, v in result["searches"].items())
                   + f" ({result['seconds']:.0f} s; {elapsed / 60:.0f} min so far, about "
-                    f"{elapsed / done * (len(jobs) - done) / 60:.0f} min to go)",
+                    f"{elapsed / ran * (len(jobs) - done) / 60:.0f} min to go)",
                   file=sys.stderr, flush=True)
     summary = summarise(results, args.trials, [c for c in CHECKPOINTS if c <= args.trials] or [args.trials])
     print_tables(summary, args.latency_ms)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"trials": args.trials, "seeds": seeds, "latency_limit_ms": args.latency_ms,
-                                    "limit_seeds": limit_seeds,
+                                    "limit_seeds": limit_seeds, "not_run": not_run,
                                     "seconds": time.perf_counter() - started, "summary": summary,
                                     "jobs": results}, indent=2, default=str))
     if args.work is None:
@@ -194,7 +211,23 @@ def run_job(job: dict) -> dict:
                     "warm_sources": sorted({w.source for w in outcome.warm_starts}),
                     "families": [t.model_family for t in outcome.trials]}
     out["seconds"] = time.perf_counter() - started
+    # Kept beside the job's KB: a re-run (or --report-only) with the same --work takes it as done.
+    (folder / RESULT_FILE).write_text(json.dumps({"settings": _settings(job), **out}, default=str))
     return out
+
+
+def _settings(job: dict) -> dict:
+    """What a job's result depends on besides its dataset and seed."""
+    return json.loads(json.dumps({k: job[k] for k in ("trials", "latency_ms", "families", "strategies")}))
+
+
+def finished(job: dict) -> dict | None:
+    """The result a job with these settings left in its folder, if any."""
+    path = Path(job["folder"]) / RESULT_FILE
+    if not path.is_file():
+        return None
+    result = json.loads(path.read_text())
+    return result if result.pop("settings", None) == _settings(job) else None
 
 
 def _best_spread(trials) -> float | None:
@@ -293,7 +326,7 @@ def summarise(results: list[dict], trials: int, checkpoints: list[int]) -> dict:
 def print_tables(summary: dict, latency_ms: float) -> None:
     checkpoints = summary["checkpoints"]
     rows = summary["datasets"]
-    header = (["dataset", "task", "metric"]
+    header = (["dataset", "task", "metric", "seeds"]
               + [f"{s}@{c}" for c in checkpoints for s in ("warm", "cold", "random")]
               + ["warm→cold@end", "random→cold@end", "warm W/T/L"])
     print("\nBest CV score, mean over seeds (higher is better for roc_auc, lower for log_loss and rmse)")
@@ -301,7 +334,7 @@ def print_tables(summary: dict, latency_ms: float) -> None:
     print(" | ".join("---" for _ in header))
     for r in rows:
         s = r["searches"]
-        cells = [r["dataset"], r["task"], r["metric"]]
+        cells = [r["dataset"], r["task"], r["metric"], str(r["seeds"])]
         for c in checkpoints:
             cells += [_fmt(s[k]["mean_curve"][c - 1]) for k in ("warm", "cold", "random")]
         cells += [str(s["warm"]["to_reach_cold"] or "never"), str(s["random"]["to_reach_cold"] or "never")]
@@ -324,8 +357,10 @@ def print_tables(summary: dict, latency_ms: float) -> None:
     print(f"warm against cold after {checkpoints[-1]} trials, per seed: {wins} wins, {ties} ties, {losses} losses")
     random_reached = sum(1 for r in rows if (r["searches"]["random"]["to_reach_cold"] or 10**9) <= REACH_WITHIN)
     print(f"random search reaches it within {REACH_WITHIN} trials on {random_reached} of {n}")
-    if not rows or "cold@limit" not in rows[0]["searches"]:
+    rows = [r for r in rows if "cold@limit" in r["searches"]]
+    if not rows:
         return
+    n = len(rows)
     print(f"\nUnder a latency limit of {latency_ms} ms (p50, batch 1, cpu-1t), "
           f"{rows[0]['searches']['cold@limit']['seeds']} seed(s): feasible models found "
           f"(mean over seeds) and best feasible CV score after {checkpoints[-1]} trials")
