@@ -97,6 +97,14 @@ def measure(request: MeasureRequest) -> Measurement:
                                        providers=providers(profile))
     except Exception as e:
         raise MeasureError(f"ONNX Runtime cannot load the model: {_error(e)}") from e
+    if profile.execution_provider not in session.get_providers():
+        # ONNX Runtime falls back to the CPU with only a warning when an accelerator's provider
+        # cannot load (a missing CUDA library, say): timing that would be a CPU measurement
+        # recorded under the accelerator's profile.
+        raise MeasureError(f"{profile.execution_provider} is not usable here (ONNX Runtime fell back "
+                           f"to {', '.join(session.get_providers())}); install its runtime "
+                           f"(onnxruntime-gpu and the CUDA libraries for CUDAExecutionProvider) or "
+                           f"measure under another profile")
     try:
         def run(feed):
             session.run(None, feed)

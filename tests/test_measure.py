@@ -74,3 +74,30 @@ def test_a_model_onnx_runtime_refuses_is_a_measure_error(tmp_path):
     with pytest.raises(MeasureError, match=r"^ONNX Runtime cannot load the model: \w+: ") as raised:
         measure_in_fresh_process(request, timeout_s=60)
     assert "\n" not in str(raised.value) and " at measure.py" not in str(raised.value)
+
+
+def test_a_provider_onnx_runtime_falls_back_from_is_a_measure_error(tmp_path):
+    """Where the CUDA provider cannot load, ONNX Runtime runs on the CPU: no CPU timing may be
+    recorded under the cuda profile."""
+    import onnxruntime
+    import pytest
+    from onnx import TensorProto, helper
+
+    from search.measure import MeasureError, MeasureRequest, measure
+    from search.profiles import BUILTIN_PROFILES
+
+    if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+        pytest.skip("this ONNX Runtime has a CUDA provider: nothing falls back")
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    path = tmp_path / "relu.onnx"
+    path.write_bytes(helper.make_model(graph).SerializeToString())
+    row = {"x": np.ones((1, 4), dtype=np.float32)}
+    request = MeasureRequest(model_path=str(path), profile=BUILTIN_PROFILES["cuda"], threads=1,
+                             single_rows=[row], batch=None, parity_rows=row, output="y")
+    with pytest.raises(MeasureError, match="CUDAExecutionProvider is not usable here"):
+        measure(request)
+    cpu = measure(MeasureRequest(model_path=str(path), profile=BUILTIN_PROFILES["cpu-1t"], threads=1,
+                                 single_rows=[row], batch=None, parity_rows=row, output="y"))
+    assert cpu.latency_p50_ms > 0
