@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,27 @@ def test_help_has_examples(cli):
     for group, command in (("fragments", "measure"), ("latency", "predict")):
         result = cli(group, command, "--help")
         assert result.exit_code == 0 and "Example:" in result.output
+
+
+def test_shipped_gpu_costs_predict_for_that_gpu_on_any_machine(cli):
+    """datasets/hardware/nvidia-h200 holds costs measured on a GPU; its hardware_id names them."""
+    import pyarrow.parquet as pq
+
+    folder = Path(__file__).resolve().parents[1] / "datasets" / "hardware" / "nvidia-h200"
+    assert cli("init").exit_code == 0
+    assert cli("ingest", str(folder), "--format", "native").exit_code == 0
+    # A calibration network: the prediction from its fragments against its own measurement.
+    arch_id = pq.read_table(folder / "architectures.parquet").column("arch_id")[0].as_py()
+    result = cli("latency", "predict", "--hardware", "d022c25c896e8f82", "--arch", arch_id, "--json")
+    assert result.exit_code == 0, result.output
+    prediction = json.loads(result.output)
+    assert prediction["hardware"] == "cuda" and prediction["hardware_id"] == "d022c25c896e8f82"
+    assert prediction["correction"]["calibration_networks"] == 36
+    parts = prediction["overhead_ms"] + prediction["fragments_ms"] + prediction["correction_ms"]
+    assert prediction["p50_ms"] == pytest.approx(parts)
+    # On the GPU the sum of NB-201 fragments over-predicts (kernels of a whole network overlap):
+    # within x2 of the network's own measurement, not closer.
+    assert 0.5 < prediction["p50_ms"] / prediction["measured_p50_ms"] < 2
+    # This machine's CPU has no costs in that KB: a one-line error that says how to measure them.
+    result = cli("latency", "predict", "--hardware", "cpu-1t", "--arch", arch_id)
+    assert result.exit_code == 1 and "kb fragments measure" in result.output

@@ -26,7 +26,8 @@ def latency() -> None:
 
 @latency.command("predict")
 @click.option("--hardware", "profile_name", default=None, metavar="PROFILE",
-              help="Hardware profile whose measured fragment costs to use.")
+              help="Hardware profile of this machine whose measured fragment costs to use, or "
+                   "the hardware_id of a KB row measured on another machine.")
 @click.option("--device", default=None, metavar="NAME",
               help="Instead of --hardware: a device known by samples (`kb latency fit`); "
                    "without --arch, every architecture of its space is predicted.")
@@ -39,8 +40,8 @@ def latency() -> None:
 @kb_option
 def predict(profile_name: str | None, device: str | None, arch_text: str | None, out: Path | None,
             as_json: bool) -> None:
-    """Predict an architecture's batch-1 p50 latency on a profile of this machine (or, with
-    --device, every architecture's latency on a device known by samples: `kb latency fit`).
+    """Predict an architecture's batch-1 p50 latency on a profile of this machine or on hardware
+    whose fragment costs the KB holds (or, with --device, every architecture's latency on a device known by samples: `kb latency fit`).
 
     The prediction is the per-call overhead plus the architecture's fragment costs, corrected
     by what the calibration networks measured end to end showed (`kb fragments measure
@@ -51,6 +52,7 @@ def predict(profile_name: str | None, device: str | None, arch_text: str | None,
     Example:
       kb latency predict --hardware cpu-1t --arch '|nor_conv_3x3~0|+|none~0|nor_conv_1x1~1|+|skip_connect~0|none~1|avg_pool_3x3~2|'
       kb latency predict --hardware cpu-1t --arch my_net.json --json
+      kb latency predict --hardware d022c25c896e8f82 --arch my_net.json   # the H200 of datasets/hardware
       kb latency predict --device my-phone --out my_phone_all.csv
     """
     from kb.errors import KBError
@@ -66,13 +68,10 @@ def predict(profile_name: str | None, device: str | None, arch_text: str | None,
     from fragments.latency import fit_correction, predict as predict_latency
     from fragments.lookup import find_architecture
     from kb.keys import canonical_json
-    from search.hardware import detect_machine, hardware_record
-    from search.profiles import find_profile
 
     kb = open_kb()
-    profile = find_profile(profile_name, kb.root)
+    hardware_name, hardware_id = _costs_hardware(kb, profile_name)
     arch, graph = find_architecture(kb, arch_text)
-    hardware_id = hardware_record(detect_machine(), profile).hardware_id
     table = load_costs(kb, hardware_id)
     fragment_ids = json.loads(arch.fragments)
     correction = fit_correction(table)
@@ -86,7 +85,7 @@ def predict(profile_name: str | None, device: str | None, arch_text: str | None,
               "in_shape": json.loads(described[s.fragment_id].in_shape), "count": s.count,
               "each_ms": s.each_ms, "total_ms": s.total_ms} for s in prediction.fragments]
     result = {
-        "arch_id": arch.arch_id, "name": arch.name, "hardware": profile.name,
+        "arch_id": arch.arch_id, "name": arch.name, "hardware": hardware_name,
         "hardware_id": hardware_id, "p50_ms": prediction.p50_ms,
         "overhead_ms": prediction.overhead_ms, "fragments_ms": prediction.raw_ms - prediction.overhead_ms,
         "correction_ms": prediction.correction_ms, "raw_sum_ms": prediction.raw_ms,
@@ -101,7 +100,7 @@ def predict(profile_name: str | None, device: str | None, arch_text: str | None,
         print_json(result)
         return
     click.echo(f"architecture {arch.arch_id}" + (f" ({arch.name})" if arch.name else ""))
-    click.echo(f"hardware     {profile.name} ({hardware_id})")
+    click.echo(f"hardware     {hardware_name} ({hardware_id})")
     print_table([{"kind": p["kind"], "in_shape": str(p["in_shape"]), "params": canonical_json(p["params"]),
                   "count": p["count"], "each_ms": p["each_ms"], "total_ms": p["total_ms"]}
                  for p in parts])
@@ -112,6 +111,19 @@ def predict(profile_name: str | None, device: str | None, arch_text: str | None,
     click.echo(f"predicted p50   {prediction.p50_ms:10.4f} ms")
     if measured is not None:
         click.echo(f"measured p50    {measured:10.4f} ms (a calibration network)")
+
+
+def _costs_hardware(kb, name: str) -> tuple[str, str]:
+    """(name, hardware_id) of a profile of this machine, or of a KB hardware row given by its
+    id: costs measured on another machine (a GPU box, a phone) predict for that machine."""
+    from search.hardware import detect_machine, hardware_record
+    from search.profiles import find_profile
+
+    stored = kb.query("SELECT name FROM hardware WHERE hardware_id = ?", [name]).to_pylist()
+    if stored:
+        return stored[0]["name"], name
+    profile = find_profile(name, kb.root)
+    return profile.name, hardware_record(detect_machine(), profile).hardware_id
 
 
 latency.add_command(fit)
