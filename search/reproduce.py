@@ -19,10 +19,12 @@ from kb.audit.successes import KnownSuccess
 from kb.errors import KBError, first_line
 
 LEAD_SUSPICIOUS = 2.0  # a claim this many CV spreads above the runner-up is re-run first
+CLAIMED_TIME_FACTOR = 3.0  # a re-run may take this many times what the claimed trial took
 
 
-def rerun_reason(success: KnownSuccess, profiles: dict) -> str | None:
-    """Why ``success`` cannot be re-run here, or None if it can."""
+def rerun_reason(success: KnownSuccess, profiles: dict, machine) -> str | None:
+    """Why ``success`` cannot be re-run on ``machine`` (this one's ``detect_machine()``), or
+    None if it can."""
     trial = success.trial
     if trial.source != OWN_SOURCE:
         return f"ingested from {trial.source}: metakb did not measure it"
@@ -31,7 +33,10 @@ def rerun_reason(success: KnownSuccess, profiles: dict) -> str | None:
     if success.hardware is None or success.hardware.name not in profiles:
         name = success.hardware.name if success.hardware else trial.hardware_id
         return f"no profile named {name!r} here (`kb hardware list`)"
-    return None
+    from search.hardware import unusable_reason
+
+    unusable = unusable_reason(profiles[success.hardware.name], machine)
+    return f"this machine cannot run {success.hardware.name}: {unusable}" if unusable else None
 
 
 def choose(successes: Sequence[KnownSuccess], n: int, seed: int,
@@ -40,7 +45,10 @@ def choose(successes: Sequence[KnownSuccess], n: int, seed: int,
     their runner-up (more than ``LEAD_SUSPICIOUS`` CV spreads) come first, largest lead
     first: they are the least corroborated, and a score edited upwards looks like one. The
     rest are a seeded random sample."""
-    candidates = [s for s in successes if rerun_reason(s, profiles) is None]
+    from search.hardware import detect_machine
+
+    machine = detect_machine()
+    candidates = [s for s in successes if rerun_reason(s, profiles, machine) is None]
     suspicious = sorted((s for s in candidates if (s.lead or 0) > LEAD_SUSPICIOUS),
                         key=lambda s: -s.lead)
     others = [s for s in candidates if s not in suspicious]
@@ -55,10 +63,12 @@ def rerun(kb, successes: Sequence[KnownSuccess], *, profiles: dict, run_id: str 
     from kb.datasets import load_registered
     from search.trial import TrialLimits, run_trial
 
-    limits = TrialLimits(time_s=trial_time_s, train_threads=1)
     out = []
     for success in successes:
         claimed = success.trial
+        # A claim that trained for longer than the limit gets the time it took, and some.
+        limits = TrialLimits(time_s=max(trial_time_s, CLAIMED_TIME_FACTOR * _claimed_seconds(claimed)),
+                             train_threads=1)
         try:
             result = run_trial(load_registered(kb, claimed.dataset_id), json.loads(claimed.config),
                                profiles[success.hardware.name], claimed.seed,
@@ -72,3 +82,7 @@ def rerun(kb, successes: Sequence[KnownSuccess], *, profiles: dict, run_id: str 
         on_rerun(done)
         out.append(done)
     return out
+
+
+def _claimed_seconds(trial) -> float:
+    return sum(s or 0.0 for s in (trial.train_seconds, trial.export_seconds, trial.measure_seconds))

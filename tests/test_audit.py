@@ -114,6 +114,19 @@ def test_an_unknown_hardware_row_is_a_one_line_error(audited, cli):
     assert result.output.strip().count("\n") == 0 and "no-such-profile" in result.output
 
 
+def test_a_report_folder_that_does_not_exist_is_said_before_any_rerun(cli, tmp_path):
+    assert cli("init").exit_code == 0
+    result = cli("audit", "--rerun", "3", "--html", str(tmp_path / "no" / "report.html"))
+    assert result.exit_code == 1 and "no folder" in result.output
+    assert "re-running" not in result.output
+
+
+def test_hardware_judges_coverage_over_that_profile_only(audited, cli):
+    result = cli("audit", "--hardware", "cpu-1t", "--json", kb=audited[0])
+    coverage = next(c for c in json.loads(result.output)["checks"] if c["name"] == "coverage")
+    assert not any(f["subject"].startswith("profile ") for f in coverage["findings"])
+
+
 def test_the_report_renders_in_headless_chromium(audited):
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright is not installed (pip install -e '.[test]')")

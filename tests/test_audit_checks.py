@@ -153,3 +153,37 @@ def test_value_fails_only_when_an_anchor_is_significantly_better():
     close = [held_out(0.5, 0.9), held_out(0.9, 0.8), held_out(0.7, 0.7)]
     assert check_value(close).status == WARN  # worse on average, not significantly
     assert check_value([]).status == WARN
+
+
+def test_a_rerun_the_audits_own_time_limit_stopped_only_warns():
+    result = check_reproducible([rerun(status="timeout", score=None)], 1, 1)
+    assert result.status == WARN and "within the time limit" in result.findings[0].problem
+
+
+def test_two_machines_rows_of_one_profile_name_two_successes():
+    other = KnownSuccess(trial(hardware_id="h2"), DATASET, replace(HARDWARE, hardware_id="h2"), None, 1)
+    assert success().name != other.name and success().name.startswith("small / roc_auc / cpu-1t")
+
+
+def test_value_compares_mean_regret_only_where_both_were_scored():
+    # The default ran on one easy dataset only; there the recommender did as well.
+    only_mine = HeldOut("d", "roc_auc", "maximize", {"recommender": Pick("a", 0.6, 0.4)})
+    held = [held_out(0.9, 0.9), only_mine, only_mine]
+    result = check_value(held)
+    paired = result.data["against"]["family default"]["paired_mean_regret"]
+    assert paired == {"n": 1, "mine": pytest.approx(0.1), "theirs": pytest.approx(0.1)}
+    assert result.status == PASS and "the sign test cannot fail" in result.summary
+
+
+def test_the_report_escapes_names_from_the_kb():
+    from kb.audit.audit import AuditReport
+    from kb.audit.report import render_html
+
+    hostile = replace(DATASET, name="<span><script>alert(1)</script>")
+    claim = KnownSuccess(trial(), hostile, HARDWARE, None, 1)
+    report = AuditReport((claim,), (check_complete([claim], [SOUND]), check_current([claim], "0.1.0", VERSIONS),
+                                    check_reproducible([], asked=0, rerunnable=0),
+                                    check_coverage([claim], [hostile], {}, ["cpu-1t"], ("binary",)),
+                                    check_value([])))
+    page = render_html(report, kb_path="/tmp/kb")
+    assert "<script>" not in page and "&lt;span&gt;&lt;script&gt;" in page

@@ -76,7 +76,8 @@ def test_report_only_tables_the_finished_jobs_and_names_the_rest(tmp_path, share
     bench = _bench()
     work, out = tmp_path / "work", tmp_path / "out.json"
     curves = {"warm": [0.8] * 25, "cold": [0.7] * 25, "random": [0.6] * 25}
-    settings = {"trials": 25, "latency_ms": None, "families": None, "strategies": bench.STRATEGIES}
+    settings = {"base": str(tmp_path), "trials": 25, "latency_ms": None, "families": None,
+                "strategies": bench.STRATEGIES}
     for seed, trials in ((0, 25), (1, 4)):  # seed 1 ran with other settings: not taken as done
         (work / f"hepatitis-seed{seed}").mkdir(parents=True)
         (work / f"hepatitis-seed{seed}" / bench.RESULT_FILE).write_text(json.dumps(

@@ -66,18 +66,22 @@ def success_json(success: KnownSuccess) -> dict:
 def audit(kb, successes: Sequence[KnownSuccess], *, profiles: Sequence[str],
           family_defaults: Mapping[tuple[str, str], str], code_version: str,
           libraries: Mapping[str, str], reruns: Sequence[Rerun] = (), rerun_asked: int = 0,
-          rerunnable: int = 0, on_step: Callable[[str], None] = lambda step: None) -> AuditReport:
+          rerunnable: int = 0, hardware_ids: Sequence[str] | None = None,
+          on_step: Callable[[str], None] = lambda step: None) -> AuditReport:
     """Every check over ``successes`` (``known_successes(kb)``). ``profiles``: the hardware
     profile names this KB is used with; ``family_defaults``: (task, family) -> config id of
-    that family's default; ``code_version`` / ``libraries``: this installation's."""
+    that family's default; ``code_version`` / ``libraries``: this installation's;
+    ``hardware_ids``: the rows the successes were chosen from (None: all)."""
     datasets = [Dataset(**r) for r in kb.query("SELECT * FROM datasets ORDER BY name").to_pylist()]
     on_step("complete: re-hashing ids and data files")
     checks = [check_complete(successes, identities(kb, successes)),
               check_current(successes, code_version, libraries),
               check_reproducible(reruns, rerun_asked, rerunnable)]
     on_step("coverage")
+    on_rows = "" if hardware_ids is None else "WHERE list_contains(?, hardware_id)"
     tried = {r["dataset_id"]: r["n"] for r in kb.query(
-        "SELECT dataset_id, count(*) AS n FROM trials GROUP BY dataset_id").to_pylist()}
+        f"SELECT dataset_id, count(*) AS n FROM trials {on_rows} GROUP BY dataset_id",
+        [] if hardware_ids is None else [list(hardware_ids)]).to_pylist()}
     checks.append(check_coverage(successes, datasets, tried, profiles, TASKS))
     on_step("value: leave-one-dataset-out")
     with_data = [d for d in datasets if d.data_file is not None

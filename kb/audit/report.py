@@ -73,13 +73,17 @@ def _text(value) -> str:
         return ""
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, str) and value.startswith("<span"):
-        return value  # already markup
+    if isinstance(value, Markup):
+        return value
     return html.escape(str(value))
 
 
-def _status(status: str) -> str:
-    return f"<span class='status' style='color:{STATUS_COLOURS[status]}'>{status}</span>"
+class Markup(str):
+    """HTML made here; every other string is escaped (dataset names come from users)."""
+
+
+def _status(status: str) -> Markup:
+    return Markup(f"<span class='status' style='color:{STATUS_COLOURS[status]}'>{html.escape(status)}</span>")
 
 
 def _figure(fig, caption: str) -> str:

@@ -59,6 +59,10 @@ def judge_rerun(rerun: Rerun) -> list[Finding]:
     if rerun.trial is None:
         return [Finding(subject, f"could not be re-run: {rerun.problem}", WARN)]
     new = rerun.trial
+    if new.status == "timeout":
+        # The audit's own time limit, not the claim, stopped it: nothing was compared.
+        return [Finding(subject, f"could not be re-run within the time limit ({new.failure_reason})",
+                        WARN)]
     if new.status != "ok" or new.score is None:
         return [Finding(subject, f"claimed ok with {claimed.metric} {claimed.score:.4g}; the re-run "
                                  f"ended {new.status}: {new.failure_reason}")]

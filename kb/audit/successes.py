@@ -21,7 +21,9 @@ class KnownSuccess:
     @property
     def name(self) -> str:
         dataset = self.dataset.name if self.dataset else self.trial.dataset_id
-        hardware = self.hardware.name if self.hardware else self.trial.hardware_id
+        # Two machines' rows share a profile name (cpu-1t): the id's head tells them apart.
+        hardware = f"{self.hardware.name} {self.trial.hardware_id[:8]}" if self.hardware \
+            else self.trial.hardware_id
         return f"{dataset} / {self.trial.metric} / {hardware}"
 
     @property

@@ -63,6 +63,11 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
     from search.runs import finish_run, start_run
     from search.trial import library_versions
 
+    if html_path is not None and not html_path.parent.is_dir():
+        # Said before the re-runs, not after them.
+        from kb.errors import KBError
+
+        raise KBError(f"--html {html_path}: no folder {html_path.parent}")
     kb = open_kb()
     profiles = all_profiles(kb.root)
     hardware_ids = _hardware_ids(kb, hardware)
@@ -78,7 +83,8 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
         reruns = rerun(kb, chosen, profiles=profiles, run_id=run.run_id,
                        trial_time_s=trial_time_limit,
                        on_rerun=lambda r: say(_rerun_line(r, len(chosen))))
-        report = audit(kb, successes, profiles=_profile_names(profiles, hardware),
+        report = audit(kb, successes, profiles=_profile_names(kb, profiles, hardware_ids),
+                       hardware_ids=hardware_ids,
                        family_defaults=_family_defaults(), code_version=code_version(),
                        libraries=library_versions(), reruns=reruns, rerun_asked=rerun_n,
                        rerunnable=rerunnable, on_step=lambda step: say(f"  {step}"))
@@ -137,14 +143,16 @@ def _hardware_ids(kb, hardware: str | None) -> list[str] | None:
     return [r["hardware_id"] for r in rows]
 
 
-def _profile_names(profiles: dict, hardware: str | None) -> list[str]:
+def _profile_names(kb, profiles: dict, hardware_ids: list[str] | None) -> list[str]:
     """The profiles coverage is judged over: those offered on this machine (a CUDA profile
-    only where CUDA exists), or just the one asked for."""
+    only where CUDA exists), or the one --hardware names (by name or by a row's id)."""
+    if hardware_ids is not None:
+        return sorted({r["name"] for r in kb.query("SELECT name FROM hardware WHERE list_contains(?, hardware_id)",
+                                                   [hardware_ids]).to_pylist()})
     from search.hardware import detect_machine, offered
 
     machine = detect_machine()
-    names = [name for name, p in profiles.items() if offered(p, machine)]
-    return [hardware] if hardware in names else names
+    return [name for name, p in profiles.items() if offered(p, machine)]
 
 
 def _family_defaults() -> dict[tuple[str, str], str]:
