@@ -139,8 +139,10 @@ def search_pairs(kb) -> list[SearchPair]:
         args = json.loads(run["arguments"])
         if args.get("multi_fidelity") or args.get("optimizer", "smac") != "smac":
             continue
+        # Only searches alike but for the warm start make a pair: same budget, metric, families.
         key = (args["dataset_id"], args.get("seed"), json.dumps(args.get("limits"), sort_keys=True),
-               args.get("hardware"))
+               args.get("hardware"), args.get("trials"), args.get("metric"),
+               json.dumps(args.get("families"), sort_keys=True))
         latest[(key, args.get("warm_start", 0) > 0)] = run["run_id"]
     names = {r["dataset_id"]: r["name"] for r in kb.query("SELECT dataset_id, name FROM datasets").to_pylist()}
     out = []
