@@ -361,6 +361,10 @@ def print_tables(summary: dict, latency_ms: float) -> None:
     print(f"warm against cold after {checkpoints[-1]} trials, per seed: {wins} wins, {ties} ties, {losses} losses")
     random_reached = sum(1 for r in rows if (r["searches"]["random"]["to_reach_cold"] or 10**9) <= REACH_WITHIN)
     print(f"random search reaches it within {REACH_WITHIN} trials on {random_reached} of {n}")
+    for c in checkpoints:
+        ahead = [_better(r["searches"]["warm"]["mean_curve"][c - 1], r["searches"]["cold"]["mean_curve"][c - 1],
+                         r["direction"]) for r in rows]
+        print(f"after {c} trials warm is at least as good as cold (seed mean) on {sum(ahead)} of {n} datasets")
     rows = [r for r in rows if "cold@limit" in r["searches"]]
     if not rows:
         return
