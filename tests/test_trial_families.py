@@ -97,3 +97,24 @@ def test_trials_and_hardware_are_written_to_the_kb(results, kb):
     assert names == ["cpu-1t", "cpu-1t-int8"]
     orphans = kb.query("SELECT count(*) AS n FROM trials t ANTI JOIN hardware h USING (hardware_id)")
     assert orphans.column("n")[0].as_py() == 0
+
+
+def test_an_svm_that_cannot_converge_stops_at_the_iteration_limit():
+    """A linear kernel on unscaled, huge features never converges; it must stop, not train
+    for hours (in-process trials cannot be killed)."""
+    import warnings
+
+    import numpy as np
+
+    from search.families import SVM_MAX_ITER, build_estimator
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(150, 5)) * np.array([1e7, 1, 1e5, 1, 1e3])
+    y = (X[:, 1] + rng.normal(size=150) > 0).astype(int)
+    config = {"family": "svm", "C": 1.0, "kernel": "linear", "gamma": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = build_estimator(config, "binary", seed=0, threads=1).fit(X, y)
+    assert model.n_iter_.max() == SVM_MAX_ITER  # stopped by the limit, and returned
+    converged = build_estimator(config, "binary", seed=0, threads=1).fit(X / X.std(axis=0), y)
+    assert converged.n_iter_.max() < SVM_MAX_ITER
