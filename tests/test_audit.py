@@ -123,7 +123,7 @@ def test_a_report_folder_that_does_not_exist_is_said_before_any_rerun(cli, tmp_p
 
 def test_hardware_judges_coverage_over_that_profile_only(audited, cli):
     result = cli("audit", "--hardware", "cpu-1t", "--json", kb=audited[0])
-    coverage = next(c for c in json.loads(result.output)["checks"] if c["name"] == "coverage")
+    coverage = next(c for c in json.loads(result.stdout)["checks"] if c["name"] == "coverage")
     assert not any(f["subject"].startswith("profile ") for f in coverage["findings"])
 
 
