@@ -235,3 +235,20 @@ def test_an_mlp_within_the_limit_is_trained_as_its_fragment_graph(kb_with_haberm
     kinds = [node["kind"] for node in json.loads(arch["graph"])["nodes"]]
     config = json.loads(trial["config"])
     assert kinds == ["linear_act"] * config["n_layers"] + ["mlp_head"]
+
+
+def test_the_same_search_in_two_fresh_processes_asks_the_same_configurations(tmp_path):
+    """SMAC orders candidates through Python's string hashes, salted per process: `kb` fixes
+    the salt, so a seed reproduces a search in another process, not only in this one."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    asked = []
+    for attempt in ("a", "b"):
+        kb_path = tmp_path / attempt
+        for args in (["init"], ["search", HABERMAN, "--target", "target", "--trials", "7", "--families",
+                                "linear", "--cold", "--seed", "3", "--out", str(tmp_path / f"m{attempt}")]):
+            done = subprocess.run([sys.executable, "-c", "from kb.cli.main import main; main()",
+                                   "--kb", str(kb_path), *args], env=env, capture_output=True, text=True,
+                                  timeout=600)
+            assert done.returncode == 0, done.stderr
+        asked.append([t["config"] for t in sorted(_trials(kb_path), key=lambda t: t["started_at"])])
+    assert len(asked[0]) == 7 and asked[0] == asked[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 from pathlib import Path
 
 import click
@@ -58,4 +59,11 @@ for _info in sorted(pkgutil.iter_modules(kb.cli.__path__), key=lambda m: m.name)
 
 
 def main() -> None:
+    if os.environ.get("PYTHONHASHSEED") is None:
+        # SMAC orders candidate configurations through Python's string hashes, which every
+        # process salts at random: a search is reproducible from its seed only under a fixed
+        # salt. It must be set before the interpreter starts, so kb starts again with one
+        # (a salt the user set is kept).
+        os.environ["PYTHONHASHSEED"] = "0"
+        os.execv(sys.executable, [sys.executable, "-c", "from kb.cli.main import main; main()", *sys.argv[1:]])
     cli(prog_name="kb")
