@@ -156,6 +156,12 @@ def _knn(c: dict, task: str, seed: int, threads: int):
     return model(n_neighbors=c["n_neighbors"], weights=c["weights"], p=c["p"], n_jobs=threads)
 
 
+# libsvm's default is no limit: a linear kernel on unscaled features (scaling "none", values
+# up to 3e7 on tokyo1) never converges and trains for hours. Fits that converge take a few
+# hundred to thousands of iterations; a million (about 4 s on 760 rows) changes none of them.
+SVM_MAX_ITER = 1_000_000
+
+
 def _svm(c: dict, task: str, seed: int, threads: int):
     from sklearn.svm import SVC, SVR
 
@@ -166,11 +172,6 @@ def _svm(c: dict, task: str, seed: int, threads: int):
     return SVC(C=c["C"], kernel=c["kernel"], gamma=gamma, probability=True, random_state=seed,
                max_iter=SVM_MAX_ITER)
 
-
-# libsvm's default is no limit: a linear kernel on unscaled features (scaling "none", values
-# up to 3e7 on tokyo1) never converges and trains for hours. Fits that converge take a few
-# hundred to thousands of iterations; a million (about 4 s on 760 rows) changes none of them.
-SVM_MAX_ITER = 1_000_000
 
 
 def _mlp(c: dict, task: str, seed: int, threads: int):

@@ -70,7 +70,8 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
         raise KBError(f"--html {html_path}: no folder {html_path.parent}")
     kb = open_kb()
     profiles = all_profiles(kb.root)
-    hardware_ids = _hardware_ids(kb, hardware)
+    rows = _hardware_rows(kb, hardware)
+    hardware_ids = None if rows is None else [r["hardware_id"] for r in rows]
     successes = known_successes(kb, hardware_ids=hardware_ids)
     say = (lambda text: click.echo(text, err=True))
     run = start_run(kb, "audit", {"rerun": rerun_n, "hardware": hardware, "seed": seed,
@@ -83,7 +84,7 @@ def audit_command(rerun_n: int, hardware: str | None, html_path: Path | None, se
         reruns = rerun(kb, chosen, profiles=profiles, run_id=run.run_id,
                        trial_time_s=trial_time_limit,
                        on_rerun=lambda r: say(_rerun_line(r, len(chosen))))
-        report = audit(kb, successes, profiles=_profile_names(kb, profiles, hardware_ids),
+        report = audit(kb, successes, profiles=_profile_names(profiles, rows),
                        hardware_ids=hardware_ids,
                        family_defaults=_family_defaults(), code_version=code_version(),
                        libraries=library_versions(), reruns=reruns, rerun_asked=rerun_n,
@@ -131,24 +132,24 @@ def _rerun_line(rerun, total: int) -> str:
     return f"  {rerun.success.name}: {claimed.metric} {claimed.score:.4g} claimed, {score} now{latency}"
 
 
-def _hardware_ids(kb, hardware: str | None) -> list[str] | None:
+def _hardware_rows(kb, hardware: str | None) -> list[dict] | None:
+    """The hardware rows --hardware names (by name or id), with their ids and names."""
     if hardware is None:
         return None
-    rows = kb.query("SELECT hardware_id FROM hardware WHERE hardware_id = ? OR name = ?",
+    rows = kb.query("SELECT hardware_id, name FROM hardware WHERE hardware_id = ? OR name = ?",
                     [hardware, hardware]).to_pylist()
     if not rows:
         from kb.errors import KBError
 
         raise KBError(f"no hardware row named {hardware!r} in the KB; `kb hardware list` shows them")
-    return [r["hardware_id"] for r in rows]
+    return rows
 
 
-def _profile_names(kb, profiles: dict, hardware_ids: list[str] | None) -> list[str]:
+def _profile_names(profiles: dict, rows: list[dict] | None) -> list[str]:
     """The profiles coverage is judged over: those offered on this machine (a CUDA profile
     only where CUDA exists), or the one --hardware names (by name or by a row's id)."""
-    if hardware_ids is not None:
-        return sorted({r["name"] for r in kb.query("SELECT name FROM hardware WHERE list_contains(?, hardware_id)",
-                                                   [hardware_ids]).to_pylist()})
+    if rows is not None:
+        return sorted({r["name"] for r in rows})
     from search.hardware import detect_machine, offered
 
     machine = detect_machine()

@@ -41,7 +41,8 @@ def latency() -> None:
 def predict(profile_name: str | None, device: str | None, arch_text: str | None, out: Path | None,
             as_json: bool) -> None:
     """Predict an architecture's batch-1 p50 latency on a profile of this machine or on hardware
-    whose fragment costs the KB holds (or, with --device, every architecture's latency on a device known by samples: `kb latency fit`).
+    whose fragment costs the KB holds (or, with --device, every architecture's latency on a
+    device known by samples: `kb latency fit`).
 
     The prediction is the per-call overhead plus the architecture's fragment costs, corrected
     by what the calibration networks measured end to end showed (`kb fragments measure
