@@ -173,7 +173,6 @@ def _svm(c: dict, task: str, seed: int, threads: int):
                max_iter=SVM_MAX_ITER)
 
 
-
 def _mlp(c: dict, task: str, seed: int, threads: int):
     from search.torch_mlp import TorchMLPClassifier, TorchMLPRegressor
 
