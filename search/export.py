@@ -120,9 +120,9 @@ def _from_sklearn(estimator, layout: FeatureLayout, classifier) -> onnx.ModelPro
         inputs.append((CATEGORICAL_INPUT, StringTensorType([None, len(layout.categorical)])))
     # skl2onnx's default ``Scaler`` operator multiplies by 1/std in float32 where scikit-learn
     # divides: a third of the values then differ in the last bit, and a tree whose threshold
-    # sits exactly on a value sends those rows down the other branch (random forests on 17 of
-    # the 21 bundled datasets, up to 0.3 in probability). Sub and Div match scikit-learn bit
-    # for bit.
+    # sits exactly on a value sends those rows down the other branch (a default random forest
+    # failed parity on 17 of the 21 bundled datasets). Sub and Div match scikit-learn bit for
+    # bit.
     options: dict = {StandardScaler: {"div": "div"}}
     if classifier is not None:
         options[id(classifier)] = {"zipmap": False}

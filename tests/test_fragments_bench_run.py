@@ -24,5 +24,9 @@ def test_latency_benchmark_runs_quick(tmp_path):
     numbers = json.loads(out.read_text())
     assert set(numbers["summary"]) == {"metakb", "raw sum", "FLOPs-proportional"}
     assert len(numbers["networks"]) == numbers["evaluated_per_space"] == 4
-    assert numbers["correction"]["n_networks"] == numbers["calibration_per_space"] == 4
+    # Fitted on calibration networks only; one whose end-to-end time is within the per-call
+    # overhead's noise (net time 0) carries no cost, and fragments.latency.fit_correction
+    # leaves it out: at --quick's tiny sizes that happens on a busy machine.
+    assert numbers["calibration_per_space"] == 4
+    assert 1 <= numbers["correction"]["n_networks"] <= 4
     assert all(r["measured_ms"] > 0 and r["metakb_ms"] > 0 for r in numbers["networks"])

@@ -154,7 +154,9 @@ def _flops_rates(table, draws, architecture_records) -> dict[str, float]:
     the overhead, in relative terms (the FLOPs-proportional anchor)."""
     from fragments.graph import instances
 
-    measured = {n.arch_id: n.net_ms for n in table.networks}
+    # As fragments.latency does: a network no slower than the per-call overhead (its net
+    # time measured as 0 on a busy machine) says nothing of a rate.
+    measured = {n.arch_id: n.net_ms for n in table.networks if n.net_ms > 0}
     rates = {}
     for name, (calibration, _) in draws.items():
         archs = architecture_records(calibration)
