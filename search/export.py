@@ -10,6 +10,7 @@ user ships: raw columns in, predictions out.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import logging
@@ -18,6 +19,7 @@ import tempfile
 import warnings
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from kb.errors import first_line
@@ -89,13 +91,11 @@ def _float32_exact(pipeline):
     float64 threshold ``t``, ``x <= t`` exactly when ``x <= t`` rounded down to float32: the
     copy predicts as the fitted model does. Rounded to the nearest float32 instead, as
     skl2onnx does, ``t`` can land on a feature value and send rows equal to it down the other
-    branch (up to 0.5 in probability on spambase).
+    branch (0.19 standard deviations on 547_no2).
     """
-    import copy
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
-    import numpy as np
-
-    if not hasattr(pipeline[-1], "_predictors"):
+    if not isinstance(pipeline[-1], (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
         return pipeline
     pipeline = copy.deepcopy(pipeline)
     for per_iteration in pipeline[-1]._predictors:
